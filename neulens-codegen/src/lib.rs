@@ -1,0 +1,19 @@
+//! neulens-codegen: the build-time compiler behind `neulens::build` and `#[neulens_model]`.
+//!
+//! Pipeline, one folder per stage:
+//! `spec/` (YAML → located AST) → `graph/` (validation, shape inference, weight binding → `Graph`)
+//! → `transform/` (batchnorm folding, ...) → `plan/` (order, algorithm per layer, arena offsets)
+//! → `emit/` (Rust tokens + weight blob + report). `reference/` is the f64 interpreter used as the
+//! test oracle; `weights/` reads safetensors and makes synthetic weights; `diag` holds the errors.
+
+pub mod diag;
+pub mod graph;
+pub mod load;
+pub mod reference;
+pub mod spec;
+pub mod transform;
+pub mod weights;
+
+pub use diag::{Diagnostic, Diagnostics, Loc};
+pub use graph::Graph;
+pub use load::{load_model, Loaded};

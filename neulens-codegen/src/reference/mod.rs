@@ -1,0 +1,1 @@
+//! The f64 reference interpreter (the test oracle). (Stub: being written.)

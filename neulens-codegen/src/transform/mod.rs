@@ -1,0 +1,1 @@
+//! Graph rewrites before planning (batchnorm folding). (Stub: being written.)

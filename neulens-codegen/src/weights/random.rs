@@ -1,0 +1,1 @@
+//! Seeded synthetic weights. (Stub: being written.)

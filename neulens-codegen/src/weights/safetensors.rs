@@ -1,0 +1,1 @@
+//! Safetensors reader/writer. (Stub: being written.)

@@ -1,0 +1,2 @@
+//! neulens-kernels: no_std SIMD kernels. (Being written.)
+#![no_std]

@@ -1,0 +1,1 @@
+//! The `#[neulens_model]` attribute macro. (Being written.)

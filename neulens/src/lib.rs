@@ -1,0 +1,2 @@
+//! neulens. (Being written.)
+#![no_std]
