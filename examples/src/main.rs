@@ -1,1 +1,89 @@
-fn main() {}
+//! The README's run command: `cargo run --release -p neulens-examples [-- MODEL]`.
+//! Runs a model compiled from a shipped spec on a deterministic input and prints the output,
+//! the arena size and the time per inference.
+
+use neulens::Model;
+use std::time::{Duration, Instant};
+
+mod resnet8 {
+    neulens::include_model!("resnet8");
+}
+mod resnet18 {
+    neulens::include_model!("resnet18");
+}
+mod demo {
+    neulens::include_model!("demo");
+}
+
+fn main() {
+    let which = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "resnet8".to_string());
+    match which.as_str() {
+        "resnet8" => run::<resnet8::Model>("specs/resnet8.yaml"),
+        "resnet18" => run::<resnet18::Model>("specs/resnet18.yaml"),
+        "demo" => run::<demo::Model>("specs/demo.yaml"),
+        other => {
+            eprintln!("unknown model `{other}`; choose resnet8, resnet18 or demo");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run<M: Model>(spec: &str) {
+    // A deterministic, image-like input: smooth gradients plus a little texture.
+    let [c, h, w] = M::INPUT_SHAPE;
+    let input: Vec<f32> = (0..c * h * w)
+        .map(|i| {
+            let (ch, y, x) = (i / (h * w), (i / w) % h, i % w);
+            ((x as f32 / w as f32) - 0.5) + 0.3 * ((y * 7 + x * 3 + ch * 11) % 17) as f32 / 17.0
+        })
+        .collect();
+    let mut arena = vec![0f32; M::ARENA_LEN];
+    let mut output = vec![0f32; M::OUTPUT_LEN];
+
+    // Warm up, then time enough runs for about one second (at least 3).
+    M::infer_slices(&input, &mut arena, &mut output).expect("sizes come from the model's consts");
+    let t0 = Instant::now();
+    M::infer_slices(&input, &mut arena, &mut output).expect("sizes come from the model's consts");
+    let once = t0.elapsed().max(Duration::from_micros(1));
+    let runs = (1.0 / once.as_secs_f64()).clamp(3.0, 2000.0) as usize;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        M::infer_slices(&input, &mut arena, &mut output)
+            .expect("sizes come from the model's consts");
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+
+    println!(
+        "model      {} (compiled from {spec} at build time)",
+        M::NAME
+    );
+    println!("isa        {}", neulens::Isa::COMPILED.name());
+    println!("input      {:?} (CHW f32)", M::INPUT_SHAPE);
+    println!("output     {:?}", M::OUTPUT_SHAPE);
+    println!("layers     {}", M::LAYERS.len());
+    println!("MACs       {}", M::MACS);
+    println!(
+        "arena      {} bytes ({} f32)",
+        M::ARENA_LEN * 4,
+        M::ARENA_LEN
+    );
+    println!(
+        "time       {:.3} ms per inference (median of {runs}), {:.2} GMAC/s",
+        median.as_secs_f64() * 1e3,
+        M::MACS as f64 / median.as_secs_f64() / 1e9
+    );
+    let mut top: Vec<(usize, f32)> = output.iter().copied().enumerate().collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    print!("top-5      ");
+    for (i, v) in top.iter().take(5) {
+        print!("[{i}] {v:.5}  ");
+    }
+    println!();
+    let shown: Vec<String> = output.iter().take(10).map(|v| format!("{v:.5}")).collect();
+    println!("output[..{}] {}", shown.len(), shown.join(" "));
+}

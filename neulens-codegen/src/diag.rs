@@ -16,13 +16,23 @@ pub struct Loc {
 }
 
 impl Loc {
-    pub const UNKNOWN: Loc = Loc { line: 0, column: 0, offset: 0, len: 0 };
+    pub const UNKNOWN: Loc = Loc {
+        line: 0,
+        column: 0,
+        offset: 0,
+        len: 0,
+    };
 
     pub fn from_saphyr(l: &serde_saphyr::Location) -> Loc {
         let span = l.span();
         let offset = span.byte_offset().unwrap_or(span.offset()) as usize;
         let len = span.byte_len().unwrap_or(span.len()) as usize;
-        Loc { line: l.line(), column: l.column(), offset, len }
+        Loc {
+            line: l.line(),
+            column: l.column(),
+            offset,
+            len,
+        }
     }
 }
 
@@ -67,7 +77,11 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.loc.line > 0 {
-            write!(f, "{}:{}:{}: error", self.file, self.loc.line, self.loc.column)?;
+            write!(
+                f,
+                "{}:{}:{}: error",
+                self.file, self.loc.line, self.loc.column
+            )?;
         } else {
             write!(f, "{}: error", self.file)?;
         }

@@ -73,10 +73,18 @@ pub fn parse(text: &str) -> Result<Node, (String, Loc)> {
     match serde_saphyr::from_str::<Spanned<RawValue>>(text) {
         Ok(s) => Ok(convert(s)),
         Err(e) => {
-            let loc = e.location().map(|l| Loc::from_saphyr(&l)).unwrap_or(Loc::UNKNOWN);
+            let loc = e
+                .location()
+                .map(|l| Loc::from_saphyr(&l))
+                .unwrap_or(Loc::UNKNOWN);
             // The error's Display often repeats the location and a snippet; keep its first line.
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").trim().to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .trim()
+                .to_string();
             Err((first, loc))
         }
     }

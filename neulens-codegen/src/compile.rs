@@ -1,0 +1,37 @@
+//! The back half of the pipeline as one call, shared by the build.rs API and the macro:
+//! validated graph → transforms → plan → emitted tokens, weight blob and report.
+
+use crate::diag::Diagnostics;
+use crate::emit::{self, BlobRef, Emitted};
+use crate::load::Loaded;
+use crate::plan::{self, Plan};
+
+/// Everything one compilation produces.
+pub struct Compiled {
+    pub plan: Plan,
+    pub emitted: Emitted,
+    /// The readable build report.
+    pub report: String,
+}
+
+/// Lowers, plans and emits a loaded model. `spec_label` names the spec in docs and the report.
+pub fn compile(loaded: &Loaded, spec_label: &str, blob: &BlobRef) -> Result<Compiled, Diagnostics> {
+    let (lowered, lower_report) = crate::transform::lower_with_report(&loaded.graph);
+    let plan = plan::plan(&lowered)?;
+    let emitted = emit::emit(&plan, blob, spec_label);
+    let mut notes = loaded.notes.clone();
+    for (bn, conv) in &lower_report.folded {
+        notes.push(format!("batchnorm `{bn}` folded into conv `{conv}`"));
+    }
+    for bn in &lower_report.affine {
+        notes.push(format!(
+            "batchnorm `{bn}` kept as a per-channel affine (not after a foldable conv)"
+        ));
+    }
+    let report = emit::report::text(&plan, spec_label, &notes);
+    Ok(Compiled {
+        plan,
+        emitted,
+        report,
+    })
+}

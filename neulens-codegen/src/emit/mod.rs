@@ -1,0 +1,381 @@
+//! The emitter: writes a `Plan` as Rust items (constants, an aligned weight blob, `infer`) with
+//! `quote`, plus the little-endian weight blob bytes. The generated code states its invariants
+//! with `static_assertions`, so a mismatched blob or a hand edit fails to compile.
+
+pub mod report;
+
+use crate::plan::{BufRef, Kernel, Plan, Storage};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+/// How the generated code finds the weight blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobRef {
+    /// `include_bytes!(concat!(env!("OUT_DIR"), "/", FILE))`: the build.rs path (no absolute path in
+    /// the generated code, so it is identical across build directories).
+    OutDir(String),
+    /// `include_bytes!("ABSOLUTE PATH")`.
+    Path(String),
+    /// The bytes inline as one byte-string literal (the macro without a build script).
+    Inline,
+}
+
+/// The generated code and the blob it embeds.
+pub struct Emitted {
+    pub tokens: TokenStream,
+    /// The weight blob (f32 little-endian), to be written where `BlobRef` says.
+    pub blob: Vec<u8>,
+}
+
+/// Emits the items of a model module.
+pub fn emit(plan: &Plan, blob_ref: &BlobRef, spec_label: &str) -> Emitted {
+    let blob: Vec<u8> = plan.weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let input_len = plan.input.len();
+    let output_len = plan.output.len();
+    let arena_len = plan.arena_len;
+    let weights_len = plan.weights.len();
+    let weights_bytes = blob.len();
+    let macs = plan.macs;
+    let name = &plan.name;
+    let [ic, ih, iw] = [plan.input.c, plan.input.h, plan.input.w];
+    let [oc, oh, ow] = [plan.output.c, plan.output.h, plan.output.w];
+
+    let blob_expr = match blob_ref {
+        BlobRef::OutDir(file) => {
+            let f = format!("/{file}");
+            quote!(*include_bytes!(concat!(env!("OUT_DIR"), #f)))
+        }
+        BlobRef::Path(p) => quote!(*include_bytes!(#p)),
+        BlobRef::Inline => {
+            let lit = Literal::byte_string(&blob);
+            quote!(*#lit)
+        }
+    };
+
+    let mut params = Vec::new();
+    let mut calls = Vec::new();
+    // (limit constant, end) pairs; a set keeps the generated code short and ordered.
+    let mut bounds = std::collections::BTreeSet::new();
+    let mut layers = Vec::new();
+    let mut pid = 0usize;
+    for step in &plan.steps {
+        let lname = &step.name;
+        let op = step.op;
+        let algo = step.algo;
+        let [c, h, w] = [step.shape.c, step.shape.h, step.shape.w];
+        let smacs = step.macs;
+        let wbytes = step.weight_bytes;
+        let arena_off = match step.output.storage {
+            Storage::Arena(_) => {
+                let o = step.output.start();
+                quote!(Some(#o))
+            }
+            _ => quote!(None),
+        };
+        layers.push(quote! {
+            ::neulens::LayerInfo {
+                name: #lname, op: #op, algo: #algo, shape: [#c, #h, #w],
+                macs: #smacs, weight_bytes: #wbytes, arena_offset: #arena_off,
+            }
+        });
+        for k in &step.kernels {
+            for b in k.buffers() {
+                bounds.insert(bound_of(&b));
+            }
+            for (o, l) in k.weight_ranges() {
+                bounds.insert(("WEIGHTS_LEN", o + l));
+            }
+            let call = match k {
+                Kernel::Conv {
+                    p,
+                    input,
+                    weight,
+                    bias,
+                    output,
+                    ..
+                } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    let (ci, hi, wi, co, ho, wo) =
+                        (p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out);
+                    let (kh, kw, sh, sw, pt, pl, g) =
+                        (p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.groups);
+                    let act = kact_tokens(p.act);
+                    let il = input.len;
+                    let ol = output.len;
+                    params.push(quote! {
+                        const #id: ::neulens::kernels::conv::ConvParams = ::neulens::kernels::conv::ConvParams {
+                            c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
+                            kh: #kh, kw: #kw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
+                            groups: #g, act: #act,
+                        };
+                        ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
+                        ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
+                    });
+                    let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
+                    quote!(::neulens::kernels::conv::conv2d(ISA, &#id, #i, #wp, #bp, #o);)
+                }
+                Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    let (c, hi, wi, ho, wo) = (p.c, p.h_in, p.w_in, p.h_out, p.w_out);
+                    let (kh, kw, sh, sw, pt, pl, cip) = (
+                        p.kh,
+                        p.kw,
+                        p.sh,
+                        p.sw,
+                        p.pad_top,
+                        p.pad_left,
+                        p.count_include_pad,
+                    );
+                    let act = kact_tokens(p.act);
+                    params.push(quote! {
+                        const #id: ::neulens::kernels::pool::PoolParams = ::neulens::kernels::pool::PoolParams {
+                            c: #c, h_in: #hi, w_in: #wi, h_out: #ho, w_out: #wo, kh: #kh, kw: #kw,
+                            sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl, count_include_pad: #cip, act: #act,
+                        };
+                    });
+                    let f = if matches!(k, Kernel::MaxPool { .. }) {
+                        quote!(maxpool2d)
+                    } else {
+                        quote!(avgpool2d)
+                    };
+                    let (i, o) = (rd(input), wr(output));
+                    quote!(::neulens::kernels::pool::#f(ISA, &#id, #i, #o);)
+                }
+                Kernel::GlobalAvgPool {
+                    c,
+                    hw,
+                    act,
+                    input,
+                    output,
+                } => {
+                    let act = gact_tokens(*act);
+                    let (i, o) = (rd(input), wr(output));
+                    quote!(::neulens::kernels::pool::global_avg_pool(ISA, #c, #hw, #i, #o, #act);)
+                }
+                Kernel::Dense {
+                    p,
+                    input,
+                    weight,
+                    bias,
+                    output,
+                } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    let (inf, outf) = (p.in_features, p.out_features);
+                    let act = kact_tokens(p.act);
+                    params.push(quote! {
+                        const #id: ::neulens::kernels::dense::DenseParams = ::neulens::kernels::dense::DenseParams {
+                            in_features: #inf, out_features: #outf, act: #act,
+                        };
+                    });
+                    let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
+                    quote!(::neulens::kernels::dense::dense(ISA, &#id, #i, #wp, #bp, #o);)
+                }
+                Kernel::Add { a, b, output, act } => {
+                    let n = output.len;
+                    let act = gact_tokens(*act);
+                    let (a, b, o) = (rd(a), rd(b), wr(output));
+                    quote!(::neulens::kernels::eltwise::add(ISA, #n, #a, #b, #o, #act);)
+                }
+                Kernel::Affine {
+                    c,
+                    hw,
+                    input,
+                    scale,
+                    shift,
+                    output,
+                    act,
+                } => {
+                    let act = gact_tokens(*act);
+                    let (i, o, s, t) = (rd(input), wr(output), wptr(*scale), wptr(*shift));
+                    quote!(::neulens::kernels::eltwise::affine(ISA, #c, #hw, #i, #s, #t, #o, #act);)
+                }
+                Kernel::Softmax { input, output } => {
+                    let n = output.len;
+                    let (i, o) = (rd(input), wr(output));
+                    quote!(::neulens::kernels::eltwise::softmax(ISA, #n, #i, #o);)
+                }
+                Kernel::Copy { src, dst } => {
+                    let n = dst.len;
+                    let (s, d) = (rd(src), wr(dst));
+                    quote!(::neulens::kernels::eltwise::copy(#n, #s, #d);)
+                }
+            };
+            calls.push(call);
+        }
+    }
+    let asserts = bounds.iter().map(|(limit, end)| {
+        let limit = format_ident!("{}", limit);
+        quote!(::neulens::__private::static_assertions::const_assert!(#end <= #limit);)
+    });
+    let budget_assert = plan.arena_budget.map(|b| {
+        let b = b as usize;
+        quote!(::neulens::__private::static_assertions::const_assert!(ARENA_BYTES <= #b);)
+    });
+    let doc = format!(
+        " Model `{name}` compiled by neulens from `{spec_label}`: input {}, output {}, {macs} MACs, arena {} bytes, weights {} bytes.",
+        plan.input, plan.output, arena_len * 4, weights_bytes
+    );
+    let tokens = quote! {
+        #[doc = #doc]
+        pub const NAME: &str = #name;
+        /// Input shape [channels, height, width] (CHW, f32).
+        pub const INPUT_SHAPE: [usize; 3] = [#ic, #ih, #iw];
+        pub const INPUT_LEN: usize = #input_len;
+        /// Output shape [channels, height, width].
+        pub const OUTPUT_SHAPE: [usize; 3] = [#oc, #oh, #ow];
+        pub const OUTPUT_LEN: usize = #output_len;
+        /// f32 elements of scratch memory `infer` needs.
+        pub const ARENA_LEN: usize = #arena_len;
+        pub const ARENA_BYTES: usize = ARENA_LEN * 4;
+        /// Multiply-accumulates of one inference.
+        pub const MACS: u64 = #macs;
+        pub const WEIGHTS_LEN: usize = #weights_len;
+        pub const WEIGHTS_BYTES: usize = #weights_bytes;
+        /// The instruction set the kernels use (chosen at compile time by target features).
+        pub const ISA: ::neulens::Isa = ::neulens::Isa::COMPILED;
+        /// Per layer: op, algorithm, shape, MACs, weight bytes, arena offset (f32).
+        pub const LAYERS: &[::neulens::LayerInfo] = &[#(#layers),*];
+        /// Scratch memory for `infer`.
+        pub type Arena = [f32; ARENA_LEN];
+
+        #[repr(C, align(64))]
+        struct AlignedBlob([u8; WEIGHTS_BYTES]);
+        /// The packed weights; its length is part of the type, so a blob of another size fails to compile.
+        static BLOB: AlignedBlob = AlignedBlob(#blob_expr);
+        ::neulens::__private::static_assertions::const_assert!(cfg!(target_endian = "little"));
+        ::neulens::__private::static_assertions::const_assert_eq!(WEIGHTS_BYTES, WEIGHTS_LEN * 4);
+        ::neulens::__private::static_assertions::const_assert_eq!(core::mem::align_of::<AlignedBlob>() % 4, 0);
+        #budget_assert
+        #(#asserts)*
+        #(#params)*
+
+        /// The weight blob as f32.
+        pub fn weights() -> &'static [f32] {
+            ::neulens::__private::bytemuck::cast_slice(&BLOB.0)
+        }
+
+        /// Runs the model. Sizes are checked by the types; nothing allocates and nothing panics.
+        #[allow(clippy::all, unused_unsafe)]
+        pub fn infer(input: &[f32; INPUT_LEN], arena: &mut [f32; ARENA_LEN], output: &mut [f32; OUTPUT_LEN]) {
+            let x: *const f32 = input.as_ptr();
+            let a: *mut f32 = arena.as_mut_ptr();
+            let y: *mut f32 = output.as_mut_ptr();
+            let w: *const f32 = BLOB.0.as_ptr() as *const f32;
+            let _ = (x, a, y, w);
+            // SAFETY: every pointer below is a base pointer plus a constant offset whose range
+            // (offset + length) is proven within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by
+            // the const assertions above; BLOB is 64-byte aligned, so `w` is aligned for f32; the
+            // planner never lets a kernel's output overlap its inputs except the exact in-place
+            // aliasing the eltwise kernels allow; ISA is enabled at compile time.
+            unsafe {
+                #(#calls)*
+            }
+        }
+
+        /// `infer` over slices: returns an error instead of compiling when sizes are not known statically.
+        pub fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
+            let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
+            let found = arena.len();
+            let arena: &mut [f32; ARENA_LEN] = match arena.get_mut(..ARENA_LEN) {
+                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ARENA_LEN, found })?,
+                None => return Err(::neulens::Error::ArenaLength { expected: ARENA_LEN, found }),
+            };
+            let found = output.len();
+            let output: &mut [f32; OUTPUT_LEN] = output.try_into().map_err(|_| ::neulens::Error::OutputLength { expected: OUTPUT_LEN, found })?;
+            infer(input, arena, output);
+            Ok(())
+        }
+
+        /// The model as a type, for generic code (benches, tests, `neulens::Model`).
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct Model;
+        impl ::neulens::Model for Model {
+            const NAME: &'static str = NAME;
+            const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
+            const OUTPUT_SHAPE: [usize; 3] = OUTPUT_SHAPE;
+            const INPUT_LEN: usize = INPUT_LEN;
+            const OUTPUT_LEN: usize = OUTPUT_LEN;
+            const ARENA_LEN: usize = ARENA_LEN;
+            const MACS: u64 = MACS;
+            const LAYERS: &'static [::neulens::LayerInfo] = LAYERS;
+            fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
+                infer_slices(input, arena, output)
+            }
+        }
+    };
+    Emitted { tokens, blob }
+}
+
+/// Formats tokens as readable Rust (deterministic).
+pub fn pretty(tokens: &TokenStream, header: &str) -> String {
+    let body = match syn::parse2::<syn::File>(tokens.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(_) => tokens.to_string(),
+    };
+    format!("{header}\n{body}")
+}
+
+fn bound_of(b: &BufRef) -> (&'static str, usize) {
+    let limit = match b.storage {
+        Storage::Input => "INPUT_LEN",
+        Storage::Output => "OUTPUT_LEN",
+        Storage::Arena(_) => "ARENA_LEN",
+    };
+    (limit, b.end())
+}
+
+/// A read pointer expression for a buffer.
+fn rd(b: &BufRef) -> TokenStream {
+    let o = b.start();
+    let base = match b.storage {
+        Storage::Input => quote!(x),
+        Storage::Output => quote!((y as *const f32)),
+        Storage::Arena(_) => quote!((a as *const f32)),
+    };
+    if o == 0 {
+        base
+    } else {
+        quote!(#base.add(#o))
+    }
+}
+
+/// A write pointer expression for a buffer (never the input).
+fn wr(b: &BufRef) -> TokenStream {
+    let o = b.start();
+    let base = match b.storage {
+        Storage::Output | Storage::Input => quote!(y),
+        Storage::Arena(_) => quote!(a),
+    };
+    if o == 0 {
+        base
+    } else {
+        quote!(#base.add(#o))
+    }
+}
+
+fn wptr(o: usize) -> TokenStream {
+    if o == 0 {
+        quote!(w)
+    } else {
+        quote!(w.add(#o))
+    }
+}
+
+fn kact_tokens(a: neulens_kernels::Act) -> TokenStream {
+    match a {
+        neulens_kernels::Act::None => quote!(::neulens::kernels::Act::None),
+        neulens_kernels::Act::Relu => quote!(::neulens::kernels::Act::Relu),
+        neulens_kernels::Act::Relu6 => quote!(::neulens::kernels::Act::Relu6),
+    }
+}
+
+fn gact_tokens(a: crate::graph::Act) -> TokenStream {
+    match a {
+        crate::graph::Act::None => quote!(::neulens::kernels::Act::None),
+        crate::graph::Act::Relu => quote!(::neulens::kernels::Act::Relu),
+        crate::graph::Act::Relu6 => quote!(::neulens::kernels::Act::Relu6),
+    }
+}

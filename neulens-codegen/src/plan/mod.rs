@@ -1,0 +1,700 @@
+//! The planner: turns a lowered `Graph` into a straight list of kernel calls with every buffer
+//! placed (input, output, or an arena offset chosen by liveness), weights packed into one blob,
+//! and the algorithm of each layer chosen. Everything here becomes a constant in generated code.
+
+pub mod arena;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::graph::{node_macs, Act, AlgoRequest, Graph, Op, Shape};
+use neulens_kernels::conv::ConvParams;
+use neulens_kernels::dense::DenseParams;
+use neulens_kernels::pool::PoolParams;
+
+/// Every tensor in the weight blob starts on a multiple of this many f32 (64 bytes).
+pub const WEIGHT_ALIGN: usize = 16;
+
+/// Where a run-time buffer lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// The caller's input array (read only).
+    Input,
+    /// The caller's output array.
+    Output,
+    /// The arena, at this f32 offset.
+    Arena(usize),
+}
+
+/// A range of f32 values in some storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufRef {
+    pub storage: Storage,
+    /// Offset in f32 within the storage, on top of the storage's own base (`Arena(o)` adds `o`).
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl BufRef {
+    /// Absolute f32 offset inside its storage.
+    pub fn start(&self) -> usize {
+        match self.storage {
+            Storage::Arena(o) => o + self.offset,
+            _ => self.offset,
+        }
+    }
+    pub fn end(&self) -> usize {
+        self.start() + self.len
+    }
+    fn sub(&self, offset: usize, len: usize) -> BufRef {
+        BufRef {
+            storage: self.storage,
+            offset: self.offset + offset,
+            len,
+        }
+    }
+}
+
+/// Convolution algorithm chosen for a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvAlgo {
+    /// Direct convolution (general kernel, register-blocked over output channels × pixels).
+    Direct,
+    /// 1×1 stride-1 unpadded convolution as a GEMM.
+    Pointwise,
+    /// One filter per input channel (groups == input channels).
+    Depthwise,
+}
+
+impl ConvAlgo {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgo::Direct => "direct",
+            ConvAlgo::Pointwise => "gemm-1x1",
+            ConvAlgo::Depthwise => "depthwise",
+        }
+    }
+}
+
+/// One kernel call. Weight offsets are f32 offsets into the weight blob.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kernel {
+    Conv {
+        p: ConvParams,
+        algo: ConvAlgo,
+        input: BufRef,
+        weight: usize,
+        bias: usize,
+        output: BufRef,
+    },
+    MaxPool {
+        p: PoolParams,
+        input: BufRef,
+        output: BufRef,
+    },
+    AvgPool {
+        p: PoolParams,
+        input: BufRef,
+        output: BufRef,
+    },
+    GlobalAvgPool {
+        c: usize,
+        hw: usize,
+        act: Act,
+        input: BufRef,
+        output: BufRef,
+    },
+    Dense {
+        p: DenseParams,
+        input: BufRef,
+        weight: usize,
+        bias: usize,
+        output: BufRef,
+    },
+    /// `output = a + b` then `act`; `output` may be exactly `a` or `b` (in place).
+    Add {
+        a: BufRef,
+        b: BufRef,
+        output: BufRef,
+        act: Act,
+    },
+    Affine {
+        c: usize,
+        hw: usize,
+        input: BufRef,
+        scale: usize,
+        shift: usize,
+        output: BufRef,
+        act: Act,
+    },
+    Softmax {
+        input: BufRef,
+        output: BufRef,
+    },
+    Copy {
+        src: BufRef,
+        dst: BufRef,
+    },
+}
+
+impl Kernel {
+    /// Every buffer this call touches (for the generated bounds assertions).
+    pub fn buffers(&self) -> Vec<BufRef> {
+        match self {
+            Kernel::Conv { input, output, .. }
+            | Kernel::MaxPool { input, output, .. }
+            | Kernel::AvgPool { input, output, .. }
+            | Kernel::GlobalAvgPool { input, output, .. }
+            | Kernel::Dense { input, output, .. }
+            | Kernel::Affine { input, output, .. }
+            | Kernel::Softmax { input, output } => vec![*input, *output],
+            Kernel::Add { a, b, output, .. } => vec![*a, *b, *output],
+            Kernel::Copy { src, dst } => vec![*src, *dst],
+        }
+    }
+    /// Every weight-blob range this call reads: (offset, len).
+    pub fn weight_ranges(&self) -> Vec<(usize, usize)> {
+        match self {
+            Kernel::Conv {
+                p, weight, bias, ..
+            } => {
+                vec![(*weight, p.packed_weight_len()), (*bias, p.c_out)]
+            }
+            Kernel::Dense {
+                p, weight, bias, ..
+            } => {
+                vec![(*weight, p.packed_weight_len()), (*bias, p.out_features)]
+            }
+            Kernel::Affine {
+                c, scale, shift, ..
+            } => vec![(*scale, *c), (*shift, *c)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A layer of the plan: one graph node and the kernel calls that compute it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The layer name (from the spec).
+    pub name: String,
+    /// The spec op (`conv`, `add`, ...).
+    pub op: &'static str,
+    /// The algorithm, as shown in the report.
+    pub algo: &'static str,
+    pub shape: Shape,
+    pub macs: u64,
+    /// Bytes of weights this layer reads from the blob.
+    pub weight_bytes: usize,
+    /// Where the layer's output lives.
+    pub output: BufRef,
+    /// True when the output reuses an input's buffer (in place).
+    pub in_place: bool,
+    pub kernels: Vec<Kernel>,
+}
+
+/// The whole compiled model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub input: Shape,
+    pub output: Shape,
+    pub steps: Vec<Step>,
+    /// Arena length in f32.
+    pub arena_len: usize,
+    /// The weight blob, in f32 (little-endian on disk).
+    pub weights: Vec<f32>,
+    pub macs: u64,
+    /// The arena budget in bytes from the spec, if any.
+    pub arena_budget: Option<u64>,
+}
+
+impl Plan {
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_len * 4
+    }
+    pub fn weight_bytes(&self) -> usize {
+        self.weights.len() * 4
+    }
+}
+
+/// Plans a lowered graph (batchnorm already folded). Fails only on the arena budget.
+pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let storage = arena::assign(g);
+    let mut blob = Blob::default();
+    let mut steps = Vec::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        if i == 0 {
+            continue;
+        }
+        let out = storage.value[i];
+        let mut ins: Vec<BufRef> = n.inputs.iter().map(|&j| storage.value[j]).collect();
+        if matches!(n.op, Op::Add) {
+            // In place: the operand that shares the output buffer must be consumed first.
+            if let Some(pos) = ins.iter().position(|b| *b == out) {
+                ins.swap(0, pos);
+            }
+        }
+        let in_shape = |k: usize| g.nodes[n.inputs[k]].shape;
+        let s = n.shape;
+        let mut kernels = Vec::new();
+        let mut algo = "-";
+        let weights_before = blob.data.len();
+        match &n.op {
+            Op::Input => {}
+            Op::Conv(c) => {
+                let is = in_shape(0);
+                let p = ConvParams {
+                    c_in: is.c,
+                    h_in: is.h,
+                    w_in: is.w,
+                    c_out: s.c,
+                    h_out: s.h,
+                    w_out: s.w,
+                    kh: c.kernel[0],
+                    kw: c.kernel[1],
+                    sh: c.stride[0],
+                    sw: c.stride[1],
+                    pad_top: c.pad.top,
+                    pad_left: c.pad.left,
+                    groups: c.groups,
+                    act: kact(n.act),
+                };
+                let a = choose_conv_algo(&p, c.algo);
+                algo = a.name();
+                let mut packed = vec![0.0f32; p.packed_weight_len()];
+                if let Err(e) =
+                    neulens_kernels::conv::pack_conv_weights(&p, &c.weight.data, &mut packed)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            &g.file,
+                            n.loc,
+                            format!("internal error packing weights: {e:?}"),
+                        )
+                        .layer(&n.name),
+                    );
+                }
+                let weight = blob.push(&packed);
+                let bias = match &c.bias {
+                    Some(b) => blob.push(&b.data),
+                    None => blob.push(&vec![0.0; s.c]),
+                };
+                kernels.push(Kernel::Conv {
+                    p,
+                    algo: a,
+                    input: ins[0],
+                    weight,
+                    bias,
+                    output: out,
+                });
+            }
+            Op::MaxPool(pl) | Op::AvgPool(pl) => {
+                let is = in_shape(0);
+                let p = PoolParams {
+                    c: is.c,
+                    h_in: is.h,
+                    w_in: is.w,
+                    h_out: s.h,
+                    w_out: s.w,
+                    kh: pl.kernel[0],
+                    kw: pl.kernel[1],
+                    sh: pl.stride[0],
+                    sw: pl.stride[1],
+                    pad_top: pl.pad.top,
+                    pad_left: pl.pad.left,
+                    count_include_pad: pl.count_include_pad,
+                    act: kact(n.act),
+                };
+                algo = "direct";
+                kernels.push(if matches!(n.op, Op::MaxPool(_)) {
+                    Kernel::MaxPool {
+                        p,
+                        input: ins[0],
+                        output: out,
+                    }
+                } else {
+                    Kernel::AvgPool {
+                        p,
+                        input: ins[0],
+                        output: out,
+                    }
+                });
+            }
+            Op::GlobalAvgPool => {
+                let is = in_shape(0);
+                algo = "direct";
+                kernels.push(Kernel::GlobalAvgPool {
+                    c: is.c,
+                    hw: is.h * is.w,
+                    act: n.act,
+                    input: ins[0],
+                    output: out,
+                });
+            }
+            Op::Dense(d) => {
+                let p = DenseParams {
+                    in_features: in_shape(0).len(),
+                    out_features: d.out_features,
+                    act: kact(n.act),
+                };
+                algo = "gemv";
+                let mut packed = vec![0.0f32; p.packed_weight_len()];
+                if let Err(e) =
+                    neulens_kernels::dense::pack_dense_weights(&p, &d.weight.data, &mut packed)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            &g.file,
+                            n.loc,
+                            format!("internal error packing weights: {e:?}"),
+                        )
+                        .layer(&n.name),
+                    );
+                }
+                let weight = blob.push(&packed);
+                let bias = match &d.bias {
+                    Some(b) => blob.push(&b.data),
+                    None => blob.push(&vec![0.0; d.out_features]),
+                };
+                kernels.push(Kernel::Dense {
+                    p,
+                    input: ins[0],
+                    weight,
+                    bias,
+                    output: out,
+                });
+            }
+            Op::Add => {
+                algo = "eltwise";
+                // out = in0 + in1, then out += in_k; the activation goes on the last sum only.
+                let last = ins.len() - 1;
+                let mut acc = ins[0];
+                for (k, b) in ins.iter().enumerate().skip(1) {
+                    let act = if k == last { n.act } else { Act::None };
+                    kernels.push(Kernel::Add {
+                        a: acc,
+                        b: *b,
+                        output: out,
+                        act,
+                    });
+                    acc = out;
+                }
+            }
+            Op::Affine(a) => {
+                algo = "eltwise";
+                let scale = blob.push(&a.scale);
+                let shift = blob.push(&a.shift);
+                kernels.push(Kernel::Affine {
+                    c: s.c,
+                    hw: s.h * s.w,
+                    input: ins[0],
+                    scale,
+                    shift,
+                    output: out,
+                    act: n.act,
+                });
+            }
+            Op::Concat => {
+                algo = "copy";
+                let mut off = 0;
+                for b in &ins {
+                    if b.storage != out.storage || b.start() != out.start() + off {
+                        kernels.push(Kernel::Copy {
+                            src: *b,
+                            dst: out.sub(off, b.len),
+                        });
+                    }
+                    off += b.len;
+                }
+            }
+            Op::Flatten => {
+                algo = "view";
+                if out != ins[0] {
+                    kernels.push(Kernel::Copy {
+                        src: ins[0],
+                        dst: out,
+                    });
+                }
+            }
+            Op::Softmax => {
+                algo = "eltwise";
+                kernels.push(Kernel::Softmax {
+                    input: ins[0],
+                    output: out,
+                });
+            }
+            Op::BatchNorm(_) => {
+                diags.push(
+                    Diagnostic::new(
+                        &g.file,
+                        n.loc,
+                        "internal error: batchnorm reached the planner",
+                    )
+                    .layer(&n.name),
+                );
+            }
+        }
+        let in_place = ins.contains(&out) && !matches!(n.op, Op::Flatten);
+        steps.push(Step {
+            name: n.name.clone(),
+            op: n.op.name(),
+            algo,
+            shape: s,
+            macs: node_macs(g, i),
+            weight_bytes: (blob.data.len() - weights_before) * 4,
+            output: out,
+            in_place,
+            kernels,
+        });
+    }
+    // The output value may live in the input (e.g. a model that only flattens): copy it.
+    let final_buf = storage.value[g.output];
+    if final_buf.storage != Storage::Output {
+        let dst = BufRef {
+            storage: Storage::Output,
+            offset: 0,
+            len: final_buf.len,
+        };
+        if let Some(last) = steps.last_mut() {
+            last.kernels.push(Kernel::Copy {
+                src: final_buf,
+                dst,
+            });
+        }
+    }
+    let macs = steps.iter().map(|s| s.macs).sum();
+    let arena_budget = g.arena_budget.map(|(b, _)| b);
+    if let Some((budget, loc)) = g.arena_budget {
+        let need = storage.arena_len as u64 * 4;
+        if need > budget {
+            diags.push(
+                Diagnostic::new(
+                    &g.file,
+                    loc,
+                    "the plan needs a larger arena than the budget allows",
+                )
+                .expected(format!("at most {budget} bytes"))
+                .found(format!(
+                    "{need} bytes (largest live set: {})",
+                    storage.peak_layer(g)
+                )),
+            );
+        }
+    }
+    diags.finish(Plan {
+        name: g.name.clone(),
+        input: g.input_shape(),
+        output: g.output_shape(),
+        steps,
+        arena_len: storage.arena_len,
+        weights: blob.data,
+        macs,
+        arena_budget,
+    })
+}
+
+/// The algorithm rule of this version: 1×1/stride 1/unpadded → GEMM; depthwise → depthwise;
+/// otherwise direct. (`algo: direct` forces the general direct kernel.)
+pub fn choose_conv_algo(p: &ConvParams, req: AlgoRequest) -> ConvAlgo {
+    if req == AlgoRequest::Direct {
+        return ConvAlgo::Direct;
+    }
+    if p.groups == 1
+        && p.kh == 1
+        && p.kw == 1
+        && p.sh == 1
+        && p.sw == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+    {
+        ConvAlgo::Pointwise
+    } else if p.groups == p.c_in && p.groups > 1 {
+        ConvAlgo::Depthwise
+    } else {
+        ConvAlgo::Direct
+    }
+}
+
+fn kact(a: Act) -> neulens_kernels::Act {
+    match a {
+        Act::None => neulens_kernels::Act::None,
+        Act::Relu => neulens_kernels::Act::Relu,
+        Act::Relu6 => neulens_kernels::Act::Relu6,
+    }
+}
+
+#[derive(Default)]
+struct Blob {
+    data: Vec<f32>,
+}
+
+impl Blob {
+    /// Appends `v` at the next aligned offset and returns that offset.
+    fn push(&mut self, v: &[f32]) -> usize {
+        let off = self.data.len().div_ceil(WEIGHT_ALIGN) * WEIGHT_ALIGN;
+        self.data.resize(off, 0.0);
+        self.data.extend_from_slice(v);
+        off
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Loc;
+    use crate::graph::{Pad, Shape};
+    use crate::reference::tests::{conv_op, graph, input, node};
+
+    fn conv3(out: usize, cin: usize) -> Op {
+        conv_op(
+            out,
+            [3, 3],
+            [1, 1],
+            Pad {
+                top: 1,
+                left: 1,
+                bottom: 1,
+                right: 1,
+            },
+            1,
+            vec![0.1; out * cin * 9],
+            None,
+            cin,
+        )
+    }
+
+    /// input → c1 → c2 → add(c2, c1) → c3 → gap → fc: a residual block.
+    fn residual() -> Graph {
+        let s = Shape::new(4, 6, 6);
+        graph(vec![
+            input(Shape::new(2, 6, 6)),
+            node("c1", conv3(4, 2), vec![0], s, Act::Relu),
+            node("c2", conv3(4, 4), vec![1], s, Act::None),
+            node("r", Op::Add, vec![2, 1], s, Act::Relu),
+            node("c3", conv3(4, 4), vec![3], s, Act::None),
+            node(
+                "gap",
+                Op::GlobalAvgPool,
+                vec![4],
+                Shape::new(4, 1, 1),
+                Act::None,
+            ),
+            node("sm", Op::Softmax, vec![5], Shape::new(4, 1, 1), Act::None),
+        ])
+    }
+
+    #[test]
+    fn live_buffers_never_share_arena_bytes() {
+        let g = residual();
+        let a = arena::assign(&g);
+        for x in 0..a.lens.len() {
+            for y in (x + 1)..a.lens.len() {
+                let (lx, ly) = (a.lifetimes[x], a.lifetimes[y]);
+                if lx.0 > ly.1 || ly.0 > lx.1 {
+                    continue;
+                }
+                let rx: Vec<_> = (0..g.nodes.len())
+                    .filter(|&v| a.buffer_of[v] == x)
+                    .map(|v| a.value[v])
+                    .collect();
+                let ry: Vec<_> = (0..g.nodes.len())
+                    .filter(|&v| a.buffer_of[v] == y)
+                    .map(|v| a.value[v])
+                    .collect();
+                for bx in &rx {
+                    for by in &ry {
+                        if bx.storage == Storage::Input || by.storage == Storage::Input {
+                            continue;
+                        }
+                        let same_space = matches!(
+                            (bx.storage, by.storage),
+                            (Storage::Arena(_), Storage::Arena(_))
+                        ) || bx.storage == by.storage;
+                        if same_space {
+                            assert!(
+                                bx.end() <= by.start() || by.end() <= bx.start(),
+                                "buffers {x} and {y} overlap: {bx:?} {by:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // c1 is live until the add; c3 can reuse c1's (dead) bytes, so the arena holds 2 maps.
+        assert_eq!(a.arena_len, 2 * 144usize.div_ceil(16) * 16);
+    }
+
+    #[test]
+    fn add_and_softmax_run_in_place() {
+        let p = plan(&residual()).unwrap();
+        let add = p.steps.iter().find(|s| s.name == "r").unwrap();
+        assert!(add.in_place, "{add:?}");
+        // gap writes the model output and softmax works on it in place.
+        let sm = p.steps.last().unwrap();
+        assert_eq!(sm.output.storage, Storage::Output);
+        assert!(sm.in_place);
+        let gap = &p.steps[p.steps.len() - 2];
+        assert_eq!(gap.output.storage, Storage::Output);
+        assert_eq!(p.macs, 144 * 9 * (2 + 4 + 4));
+    }
+
+    #[test]
+    fn in_place_add_consumes_the_reused_operand_first() {
+        // add(a, b, c) where only c dies at the add: the output reuses c, so c must be read first.
+        let s = Shape::new(1, 4, 4);
+        let id = || conv_op(1, [1, 1], [1, 1], Pad::default(), 1, vec![1.0], None, 1);
+        let mut g = graph(vec![
+            input(s),
+            node("a", id(), vec![0], s, Act::None),
+            node("b", id(), vec![0], s, Act::None),
+            node("c", id(), vec![0], s, Act::None),
+            node("sum", Op::Add, vec![1, 2, 3], s, Act::None),
+            node("again", Op::Add, vec![4, 1, 2], s, Act::None),
+        ]);
+        g.output = 5;
+        let p = plan(&g).unwrap();
+        let sum = p.steps.iter().find(|s| s.name == "sum").unwrap();
+        if let Kernel::Add { a, output, .. } = &sum.kernels[0] {
+            assert_eq!(a, output, "the reused operand comes first");
+        }
+        for k in &sum.kernels[1..] {
+            if let Kernel::Add { b, output, .. } = k {
+                assert_ne!(b, output, "a later operand is not the output buffer");
+            }
+        }
+    }
+
+    #[test]
+    fn arena_budget_is_enforced_with_a_clear_message() {
+        let mut g = residual();
+        g.arena_budget = Some((
+            100,
+            Loc {
+                line: 9,
+                column: 22,
+                offset: 0,
+                len: 3,
+            },
+        ));
+        let e = plan(&g).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("test.yaml:9:22"), "{msg}");
+        assert!(msg.contains("expected at most 100 bytes"), "{msg}");
+        assert!(msg.contains("found 1152 bytes"), "{msg}");
+        g.arena_budget = Some((1152, Loc::UNKNOWN));
+        assert!(plan(&g).is_ok());
+    }
+
+    #[test]
+    fn weights_are_aligned_in_the_blob() {
+        let p = plan(&residual()).unwrap();
+        for st in &p.steps {
+            for k in &st.kernels {
+                for (off, len) in k.weight_ranges() {
+                    assert_eq!(off % WEIGHT_ALIGN, 0);
+                    assert!(off + len <= p.weights.len());
+                }
+            }
+        }
+    }
+}

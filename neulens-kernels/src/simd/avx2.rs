@@ -1,0 +1,73 @@
+//! `Simd` for x86-64 AVX2+FMA (8 x f32 in `__m256`, fused multiply-add).
+//! Only sound inside `#[target_feature(enable = "avx2,fma")]` code on a CPU that has both.
+
+use core::arch::x86_64::*;
+
+use super::Simd;
+
+/// 8 f32 lanes in an AVX register (requires AVX2 and FMA).
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2(pub __m256);
+
+impl Simd for Avx2 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for LANES reads and AVX2 and FMA support.
+        unsafe { Self(_mm256_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for LANES writes and AVX2 and FMA support.
+        unsafe { _mm256_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_add_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_mul_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_fmadd_ps(a.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_max_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        unsafe { Self(_mm256_min_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_add(self) -> f32 {
+        let mut t = [0.0f32; 8];
+        // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX2 and FMA support.
+        unsafe { self.store(t.as_mut_ptr()) };
+        t.iter().sum()
+    }
+    #[inline(always)]
+    unsafe fn reduce_max(self) -> f32 {
+        let mut t = [0.0f32; 8];
+        // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX2 and FMA support.
+        unsafe { self.store(t.as_mut_ptr()) };
+        t.iter().fold(t[0], |m, &x| if x > m { x } else { m })
+    }
+}

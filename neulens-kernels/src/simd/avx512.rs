@@ -1,0 +1,73 @@
+//! `Simd` for x86-64 AVX-512F (16 x f32 in `__m512`, fused multiply-add).
+//! Only sound inside `#[target_feature(enable = "avx512f")]` code on a CPU that has it.
+
+use core::arch::x86_64::*;
+
+use super::Simd;
+
+/// 16 f32 lanes in a ZMM register (requires AVX-512F).
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512(pub __m512);
+
+impl Simd for Avx512 {
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_setzero_ps()) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for LANES reads and AVX-512F support.
+        unsafe { Self(_mm512_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for LANES writes and AVX-512F support.
+        unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_add_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_mul_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_fmadd_ps(a.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_max_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees the CPU supports AVX-512F.
+        unsafe { Self(_mm512_min_ps(a.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn reduce_add(self) -> f32 {
+        let mut t = [0.0f32; 16];
+        // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX-512F support.
+        unsafe { self.store(t.as_mut_ptr()) };
+        t.iter().sum()
+    }
+    #[inline(always)]
+    unsafe fn reduce_max(self) -> f32 {
+        let mut t = [0.0f32; 16];
+        // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX-512F support.
+        unsafe { self.store(t.as_mut_ptr()) };
+        t.iter().fold(t[0], |m, &x| if x > m { x } else { m })
+    }
+}

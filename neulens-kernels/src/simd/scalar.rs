@@ -1,0 +1,65 @@
+//! The scalar twin: `Simd` for plain `f32` (1 lane), the always-available baseline every
+//! vector ISA is tested against.
+
+use super::Simd;
+
+// Every method is plain safe arithmetic; `unsafe` is only the trait's signature.
+impl Simd for f32 {
+    const LANES: usize = 1;
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        0.0
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for 1 read.
+        unsafe { p.read_unaligned() }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for 1 write.
+        unsafe { p.write_unaligned(self) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        a + b
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        a * b
+    }
+    #[inline(always)]
+    unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+        // Not fused: `f32::mul_add` needs std/libm on some no_std targets.
+        a * b + c
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self, b: Self) -> Self {
+        // Same as SSE `maxps`: returns `b` unless `a > b` (so NaN in `a` yields `b`).
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn min(a: Self, b: Self) -> Self {
+        if a < b {
+            a
+        } else {
+            b
+        }
+    }
+    #[inline(always)]
+    unsafe fn reduce_add(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    unsafe fn reduce_max(self) -> f32 {
+        self
+    }
+}
