@@ -1141,7 +1141,10 @@ fn random_spec(i: usize) -> (String, BTreeSet<&'static str>, u64, usize) {
             }
             (_, v) => {
                 let pre = match v {
-                    0 => Some(g.gap(&x, if g.rng.chance(30) { "relu" } else { "none" })),
+                    0 => {
+                        let act = if g.rng.chance(30) { "relu" } else { "none" };
+                        Some(g.gap(&x, act))
+                    }
                     1 if x.s.hw() > 1 || g.rng.chance(50) => Some(g.flatten(&x)),
                     _ => None,
                 };

@@ -23,4 +23,4 @@ pub use builder::{Built, Model};
 pub use compile::{compile, Compiled};
 pub use diag::{Diagnostic, Diagnostics, Loc};
 pub use graph::Graph;
-pub use load::{load_model, Loaded};
+pub use load::{load_model, load_model_file, Loaded};

@@ -29,8 +29,9 @@ pub fn load_model(text: &str, file: &str, base_dir: &Path) -> Result<Loaded, Dia
     };
     let mut weights_file = None;
     let mut source: Option<Box<dyn WeightSource>> = None;
-    match &spec.weights {
-        Some(w) => match &w.value {
+    // A missing or invalid `weights:` is reported by the parser.
+    if let Some(w) = &spec.weights {
+        match &w.value {
             WeightsSpec::File(rel) => {
                 let path = base_dir.join(rel);
                 match SafeTensorsFile::open(&path) {
@@ -43,8 +44,7 @@ pub fn load_model(text: &str, file: &str, base_dir: &Path) -> Result<Loaded, Dia
                 weights_file = Some(path);
             }
             WeightsSpec::Random(seed) => source = Some(Box::new(RandomWeights::new(*seed))),
-        },
-        None => {} // missing or invalid: reported by the parser
+        }
     }
     let src: Option<&mut dyn WeightSource> = match source.as_mut() {
         Some(b) => Some(b.as_mut()),

@@ -39,6 +39,9 @@ const fn compiled() -> Isa {
 }
 
 impl Isa {
+    /// The best ISA enabled at compile time by `cfg(target_feature)` (same as [`COMPILED`]).
+    pub const COMPILED: Isa = COMPILED;
+
     /// All variants, from the portable baseline to the widest.
     pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Sse2, Isa::Avx2, Isa::Avx512, Isa::Neon];
 

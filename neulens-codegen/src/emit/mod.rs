@@ -220,30 +220,45 @@ pub fn emit(plan: &Plan, blob_ref: &BlobRef, spec_label: &str) -> Emitted {
     );
     let tokens = quote! {
         #[doc = #doc]
+        #[allow(dead_code)]
         pub const NAME: &str = #name;
         /// Input shape [channels, height, width] (CHW, f32).
+        #[allow(dead_code)]
         pub const INPUT_SHAPE: [usize; 3] = [#ic, #ih, #iw];
+        #[allow(dead_code)]
         pub const INPUT_LEN: usize = #input_len;
         /// Output shape [channels, height, width].
+        #[allow(dead_code)]
         pub const OUTPUT_SHAPE: [usize; 3] = [#oc, #oh, #ow];
+        #[allow(dead_code)]
         pub const OUTPUT_LEN: usize = #output_len;
         /// f32 elements of scratch memory `infer` needs.
+        #[allow(dead_code)]
         pub const ARENA_LEN: usize = #arena_len;
+        #[allow(dead_code)]
         pub const ARENA_BYTES: usize = ARENA_LEN * 4;
         /// Multiply-accumulates of one inference.
+        #[allow(dead_code)]
         pub const MACS: u64 = #macs;
+        #[allow(dead_code)]
         pub const WEIGHTS_LEN: usize = #weights_len;
+        #[allow(dead_code)]
         pub const WEIGHTS_BYTES: usize = #weights_bytes;
         /// The instruction set the kernels use (chosen at compile time by target features).
+        #[allow(dead_code)]
         pub const ISA: ::neulens::Isa = ::neulens::Isa::COMPILED;
         /// Per layer: op, algorithm, shape, MACs, weight bytes, arena offset (f32).
+        #[allow(dead_code)]
         pub const LAYERS: &[::neulens::LayerInfo] = &[#(#layers),*];
         /// Scratch memory for `infer`.
+        #[allow(dead_code)]
         pub type Arena = [f32; ARENA_LEN];
 
         #[repr(C, align(64))]
+        #[allow(dead_code)]
         struct AlignedBlob([u8; WEIGHTS_BYTES]);
         /// The packed weights; its length is part of the type, so a blob of another size fails to compile.
+        #[allow(dead_code)]
         static BLOB: AlignedBlob = AlignedBlob(#blob_expr);
         ::neulens::__private::static_assertions::const_assert!(cfg!(target_endian = "little"));
         ::neulens::__private::static_assertions::const_assert_eq!(WEIGHTS_BYTES, WEIGHTS_LEN * 4);
@@ -253,18 +268,21 @@ pub fn emit(plan: &Plan, blob_ref: &BlobRef, spec_label: &str) -> Emitted {
         #(#params)*
 
         /// The weight blob as f32.
+        #[allow(dead_code)]
         pub fn weights() -> &'static [f32] {
             ::neulens::__private::bytemuck::cast_slice(&BLOB.0)
         }
 
         /// Runs the model. Sizes are checked by the types; nothing allocates and nothing panics.
         #[allow(clippy::all, unused_unsafe)]
+        #[allow(dead_code)]
         pub fn infer(input: &[f32; INPUT_LEN], arena: &mut [f32; ARENA_LEN], output: &mut [f32; OUTPUT_LEN]) {
             let x: *const f32 = input.as_ptr();
             let a: *mut f32 = arena.as_mut_ptr();
             let y: *mut f32 = output.as_mut_ptr();
             let w: *const f32 = BLOB.0.as_ptr() as *const f32;
-            let _ = (x, a, y, w);
+            let (ar, yr): (*const f32, *const f32) = (a, y);
+            let _ = (x, a, y, w, ar, yr);
             // SAFETY: every pointer below is a base pointer plus a constant offset whose range
             // (offset + length) is proven within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by
             // the const assertions above; BLOB is 64-byte aligned, so `w` is aligned for f32; the
@@ -276,6 +294,7 @@ pub fn emit(plan: &Plan, blob_ref: &BlobRef, spec_label: &str) -> Emitted {
         }
 
         /// `infer` over slices: returns an error instead of compiling when sizes are not known statically.
+        #[allow(dead_code)]
         pub fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
             let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
             let found = arena.len();
@@ -291,6 +310,7 @@ pub fn emit(plan: &Plan, blob_ref: &BlobRef, spec_label: &str) -> Emitted {
 
         /// The model as a type, for generic code (benches, tests, `neulens::Model`).
         #[derive(Clone, Copy, Debug, Default)]
+        #[allow(dead_code)]
         pub struct Model;
         impl ::neulens::Model for Model {
             const NAME: &'static str = NAME;
@@ -332,8 +352,8 @@ fn rd(b: &BufRef) -> TokenStream {
     let o = b.start();
     let base = match b.storage {
         Storage::Input => quote!(x),
-        Storage::Output => quote!((y as *const f32)),
-        Storage::Arena(_) => quote!((a as *const f32)),
+        Storage::Output => quote!(yr),
+        Storage::Arena(_) => quote!(ar),
     };
     if o == 0 {
         base

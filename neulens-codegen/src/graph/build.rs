@@ -60,6 +60,8 @@ pub fn build_graph(
 
     // 2. Inputs of each layer; `None` when one of them is unknown.
     let mut srcs: Vec<Option<Vec<Src>>> = Vec::with_capacity(layers.len());
+    // The layers each layer reads, including those of a layer with an unknown input (for cycles).
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(layers.len());
     for (i, l) in layers.iter().enumerate() {
         let resolved = match &l.inputs {
             None => Some(vec![match i.checked_sub(1) {
@@ -89,29 +91,19 @@ pub fn build_graph(
                         ok = false;
                     }
                 }
-                ok.then_some(out)
+                if !ok {
+                    deps.push(layer_deps(&out));
+                    srcs.push(None);
+                    continue;
+                }
+                Some(out)
             }
         };
+        deps.push(layer_deps(resolved.as_deref().unwrap_or(&[])));
         srcs.push(resolved);
     }
 
     // 3. Topological order (stable: the smallest spec index among the ready layers goes first).
-    let deps: Vec<Vec<usize>> = srcs
-        .iter()
-        .map(|s| {
-            let mut d: Vec<usize> = s
-                .iter()
-                .flatten()
-                .filter_map(|x| match x {
-                    Src::Layer(j) => Some(*j),
-                    Src::Input => None,
-                })
-                .collect();
-            d.sort_unstable();
-            d.dedup();
-            d
-        })
-        .collect();
     let order = topo_order(&deps);
     let mut placed = vec![false; layers.len()];
     for &i in &order {
@@ -219,6 +211,20 @@ pub fn build_graph(
         arena_budget: spec.arena_budget,
         file: file.to_string(),
     })
+}
+
+/// The spec indices of the layers in `srcs`, sorted and without duplicates.
+fn layer_deps(srcs: &[Src]) -> Vec<usize> {
+    let mut d: Vec<usize> = srcs
+        .iter()
+        .filter_map(|x| match x {
+            Src::Layer(j) => Some(*j),
+            Src::Input => None,
+        })
+        .collect();
+    d.sort_unstable();
+    d.dedup();
+    d
 }
 
 /// Layers (node indices) whose value nobody reads and that are not the output.
@@ -387,7 +393,8 @@ impl Builder<'_, '_> {
         let (op, shape) = match op {
             OpSpec::Conv(c) => {
                 let cin = first.c;
-                if cin % c.groups != 0 || c.out % c.groups != 0 {
+                let divides = |n: usize| n.checked_rem(c.groups) == Some(0);
+                if !divides(cin) || !divides(c.out) {
                     let d = self
                         .diag(
                             l.loc_of("groups"),
@@ -404,7 +411,8 @@ impl Builder<'_, '_> {
                 }
                 let (h, w) = self.window(l, first, c.kernel, c.stride, c.pad)?;
                 let shape = Shape::new(c.out, h, w);
-                let wshape = [c.out, cin / c.groups, c.kernel[0], c.kernel[1]];
+                let per_group = cin.checked_div(c.groups)?;
+                let wshape = [c.out, per_group, c.kernel[0], c.kernel[1]];
                 let wname = format!("{}.weight", l.param);
                 if !self.check_size(
                     dims_len(&wshape),
@@ -924,6 +932,39 @@ layers:
             .contains(&("c1.weight".into(), vec![8, 3, 3, 3], ParamKind::Weight)));
     }
 
+    #[test]
+    fn never_panics_on_truncated_or_mutated_specs() {
+        let lines: Vec<&str> = ALL_OPS.lines().collect();
+        let mut variants: Vec<String> = Vec::new();
+        for (i, _) in ALL_OPS.char_indices() {
+            variants.push(ALL_OPS[..i].to_string());
+        }
+        for skip in 0..lines.len() {
+            let v: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| *l)
+                .collect();
+            variants.push(v.join("\n"));
+        }
+        for (from, to) in [
+            ("1", "0"),
+            ("3", "0"),
+            ("2", "99999999999999999999"),
+            ("8", "-8"),
+        ] {
+            variants.push(ALL_OPS.replace(from, to));
+        }
+        for v in &variants {
+            let _ = run(v, &mut Mock::auto());
+            let mut diags = Diagnostics::new();
+            if let Some(s) = parse_spec_partial(v, FILE, &mut diags) {
+                let _ = build_graph(&s, FILE, None, &mut diags);
+            }
+        }
+    }
+
     fn at_node(g: &Graph, name: &str) -> (u64, u64) {
         let n = g.nodes.iter().find(|n| n.name == name).unwrap();
         (n.loc.line, n.loc.column)
@@ -995,6 +1036,14 @@ layers:
             d[0].to_string(),
             "specs/t.yaml:4:5: error: layer `a`: cycle: a → b → a"
         );
+    }
+
+    #[test]
+    fn a_cycle_through_a_layer_with_an_unknown_input_is_still_found() {
+        let text =
+            spec("  - { name: a, op: add, inputs: [b, nope] }\n  - { name: b, op: softmax }\n");
+        let msgs: Vec<String> = errors(&text).into_iter().map(|d| d.message).collect();
+        assert_eq!(msgs, ["unknown input `nope`", "cycle: a → b → a"]);
     }
 
     #[test]

@@ -239,14 +239,14 @@ impl Cx<'_> {
             Value::Seq(items) if items.len() == 2 || items.len() == 4 => {
                 let v: Vec<Option<usize>> = items.iter().map(|n| side(self, n)).collect();
                 let v: Option<Vec<usize>> = v.into_iter().collect();
-                match v?.as_slice() {
-                    &[ph, pw] => Some(Pad {
+                match *v?.as_slice() {
+                    [ph, pw] => Some(Pad {
                         top: ph,
                         left: pw,
                         bottom: ph,
                         right: pw,
                     }),
-                    &[top, left, bottom, right] => Some(Pad {
+                    [top, left, bottom, right] => Some(Pad {
                         top,
                         left,
                         bottom,
@@ -389,7 +389,6 @@ impl Cx<'_> {
             return None;
         };
         let (mut c, mut h, mut w) = (None, None, None);
-        let mut ok = true;
         for (k, x) in entries {
             match k.as_str() {
                 Some("channels") => c = self.usize("channels", x, 1, MAX_CHANNELS),
@@ -402,7 +401,6 @@ impl Cx<'_> {
                         .diag(k.loc, format!("unknown field `{name}` in `input`{hint}"))
                         .expected("`channels`, `height` and `width`");
                     self.push(d);
-                    ok = false;
                 }
             }
         }
@@ -412,8 +410,8 @@ impl Cx<'_> {
                 self.push(d);
             }
         }
-        let shape = Shape::new(c?, h?, w?);
-        ok.then(|| Located::new(shape, v.loc))
+        // An unknown key is reported but does not stop shape inference.
+        Some(Located::new(Shape::new(c?, h?, w?), v.loc))
     }
 
     fn weights(&mut self, v: &Node) -> Option<Located<WeightsSpec>> {
@@ -447,6 +445,10 @@ impl Cx<'_> {
             self.wrong_type("budget", v, "{ arena_bytes: N }");
             return None;
         };
+        if v.get("arena_bytes").is_none() {
+            let d = self.diag(v.loc, "missing field `arena_bytes` in `budget`");
+            self.push(d);
+        }
         let mut out = None;
         for (k, x) in entries {
             if k.as_str() == Some("arena_bytes") {
@@ -1234,6 +1236,21 @@ mod tests {
         assert!(d.contains("missing field `width` in `input`"), "{d}");
         let d = errors("input: { channels: 3, height: 8, width: 8 }\nweights: { random: -1 }\nlayers: [{ name: a, op: softmax }]\n");
         assert_eq!(d[0].to_string(), "specs/net.yaml:2:20: error: `random` is out of range (expected 0 ≤ random ≤ 18446744073709551615, found -1)");
+        let d = errors(&format!(
+            "budget: {{ arena: 1 }}\n{HEAD}  - {{ name: a, op: softmax }}\n"
+        ));
+        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "missing field `arena_bytes` in `budget`",
+                "unknown field `arena` in `budget`"
+            ]
+        );
+        let e = errors(&format!(
+            "budget: {{}}\n{HEAD}  - {{ name: a, op: softmax }}\n"
+        ));
+        assert_eq!(e[0].message, "missing field `arena_bytes` in `budget`");
         let d = one_error("- 1\n- 2\n");
         assert_eq!(d.message, "the spec must be a mapping");
     }

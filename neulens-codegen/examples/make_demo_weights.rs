@@ -1,6 +1,6 @@
 //! Writes `specs/demo.safetensors`: seeded weights for `specs/demo.yaml` in PyTorch `state_dict`
 //! naming and dtypes (one tensor in bf16, one in f64, `num_batches_tracked` as i64), so the demo
-//! exercises the safetensors path end to end. `cargo run -p neulens-examples --bin make-demo-weights`
+//! exercises the safetensors path end to end. `cargo run -p neulens-codegen --example make_demo_weights`
 
 use neulens_codegen::weights::random::RandomWeights;
 use neulens_codegen::weights::safetensors::{serialize, Dtype};
@@ -63,7 +63,10 @@ fn main() -> std::io::Result<()> {
         vec![],
         1000i64.to_le_bytes().to_vec(),
     ));
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../specs/demo.safetensors");
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("specs")
+        .join("demo.safetensors");
     std::fs::write(&out, serialize(&tensors))?;
     println!("wrote {}", out.display());
     Ok(())
