@@ -2,7 +2,7 @@
 //! validated graph → transforms → plan → emitted tokens, weight blob and report.
 
 use crate::diag::Diagnostics;
-use crate::emit::{self, BlobRef, Emitted};
+use crate::emit::{self, EmitOptions, Emitted};
 use crate::load::Loaded;
 use crate::plan::{self, Plan};
 
@@ -15,10 +15,14 @@ pub struct Compiled {
 }
 
 /// Lowers, plans and emits a loaded model. `spec_label` names the spec in docs and the report.
-pub fn compile(loaded: &Loaded, spec_label: &str, blob: &BlobRef) -> Result<Compiled, Diagnostics> {
+pub fn compile(
+    loaded: &Loaded,
+    spec_label: &str,
+    opts: &EmitOptions,
+) -> Result<Compiled, Diagnostics> {
     let (lowered, lower_report) = crate::transform::lower_with_report(&loaded.graph);
     let plan = plan::plan(&lowered)?;
-    let emitted = emit::emit(&plan, blob, spec_label);
+    let emitted = emit::emit(&plan, opts, spec_label);
     let mut notes = loaded.notes.clone();
     for (bn, conv) in &lower_report.folded {
         notes.push(format!("batchnorm `{bn}` folded into conv `{conv}`"));

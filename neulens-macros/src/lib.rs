@@ -2,7 +2,7 @@
 //! over its internals). It parses its arguments, runs the shared pipeline and turns every
 //! diagnostic of the spec into a `compile_error!` with the best span it has. It never panics.
 
-use neulens_codegen::emit::BlobRef;
+use neulens_codegen::emit::{BlobRef, EmitOptions};
 use neulens_codegen::{compile, load_model, Diagnostics};
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -141,7 +141,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         }
         None => BlobRef::Inline,
     };
-    let compiled = compile(&loaded, &label, &blob_ref).map_err(to_err)?;
+    let compiled = compile(&loaded, &label, &EmitOptions::new(blob_ref.clone())).map_err(to_err)?;
     if let BlobRef::Path(p) = &blob_ref {
         let p = PathBuf::from(p);
         let write = p
