@@ -407,10 +407,14 @@ pub fn c_header(plan: &Plan, spec_label: &str) -> String {
     h.push_str(&format!("#define NEULENS_{up}_MACS {}ull\n\n", plan.macs));
     h.push_str("#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     h.push_str(&format!(
-        "/* Runs the model. input: NEULENS_{up}_INPUT_LEN floats (CHW), arena: NEULENS_{up}_ARENA_LEN\n\
-         * floats of scratch, output: NEULENS_{up}_OUTPUT_LEN floats; no overlap. Returns 0, or -1 when\n\
-         * a pointer is NULL. Allocates nothing; safe to call from an interrupt-free context. */\n\
-         int {sym}(const float *input, float *arena, float *output);\n\n"
+        "/* Runs the model. input: NEULENS_{up}_INPUT_LEN floats (CHW), arena: NEULENS_{up}_ARENA_LEN\n"
+    ));
+    h.push_str(&format!(
+        " * floats of scratch, output: NEULENS_{up}_OUTPUT_LEN floats; no overlap. Returns 0, or -1\n"
+    ));
+    h.push_str(" * when a pointer is NULL. Allocates nothing. */\n");
+    h.push_str(&format!(
+        "int {sym}(const float *input, float *arena, float *output);\n\n"
     ));
     h.push_str("#ifdef __cplusplus\n}\n#endif\n\n");
     h.push_str(&format!("#endif /* NEULENS_{up}_H */\n"));
