@@ -62,7 +62,11 @@ fn run<M: Model>(spec: &str) {
         "model      {} (compiled from {spec} at build time)",
         M::NAME
     );
-    println!("isa        {}", neulens::Isa::COMPILED.name());
+    println!(
+        "isa        {} (compiled for {})",
+        neulens::active_isa().name(),
+        neulens::Isa::COMPILED.name()
+    );
     println!("input      {:?} (CHW f32)", M::INPUT_SHAPE);
     println!("output     {:?}", M::OUTPUT_SHAPE);
     println!("layers     {}", M::LAYERS.len());

@@ -42,6 +42,30 @@ macro_rules! include_model {
     };
 }
 
+/// The instruction set generated code runs with: with the `std` feature, the best one this CPU
+/// has (detected once, then cached); without `std` (firmware), the one enabled at compile time.
+#[inline]
+pub fn active_isa() -> Isa {
+    #[cfg(feature = "std")]
+    {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        // 0 = not yet detected, else 1 + index in Isa::ALL.
+        static CACHE: AtomicU8 = AtomicU8::new(0);
+        let c = CACHE.load(Ordering::Relaxed);
+        if c != 0 {
+            return Isa::ALL[(c - 1) as usize];
+        }
+        let isa = Isa::detect();
+        let idx = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+        CACHE.store(idx as u8 + 1, Ordering::Relaxed);
+        isa
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        Isa::COMPILED
+    }
+}
+
 /// Run-time errors of the slice-based entry points (the array-based `infer` cannot fail).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {

@@ -128,7 +128,7 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                         ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
-                    quote!(::neulens::kernels::conv::conv2d(ISA, &#id, #i, #wp, #bp, #o);)
+                    quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
                     let id = format_ident!("P{}", pid);
@@ -156,7 +156,7 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                         quote!(avgpool2d)
                     };
                     let (i, o) = (rd(input), wr(output));
-                    quote!(::neulens::kernels::pool::#f(ISA, &#id, #i, #o);)
+                    quote!(::neulens::kernels::pool::#f(isa, &#id, #i, #o);)
                 }
                 Kernel::GlobalAvgPool {
                     c,
@@ -167,7 +167,7 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                 } => {
                     let act = gact_tokens(*act);
                     let (i, o) = (rd(input), wr(output));
-                    quote!(::neulens::kernels::pool::global_avg_pool(ISA, #c, #hw, #i, #o, #act);)
+                    quote!(::neulens::kernels::pool::global_avg_pool(isa, #c, #hw, #i, #o, #act);)
                 }
                 Kernel::Dense {
                     p,
@@ -186,13 +186,13 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                         };
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
-                    quote!(::neulens::kernels::dense::dense(ISA, &#id, #i, #wp, #bp, #o);)
+                    quote!(::neulens::kernels::dense::dense(isa, &#id, #i, #wp, #bp, #o);)
                 }
                 Kernel::Add { a, b, output, act } => {
                     let n = output.len;
                     let act = gact_tokens(*act);
                     let (a, b, o) = (rd(a), rd(b), wr(output));
-                    quote!(::neulens::kernels::eltwise::add(ISA, #n, #a, #b, #o, #act);)
+                    quote!(::neulens::kernels::eltwise::add(isa, #n, #a, #b, #o, #act);)
                 }
                 Kernel::Affine {
                     c,
@@ -205,12 +205,12 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                 } => {
                     let act = gact_tokens(*act);
                     let (i, o, s, t) = (rd(input), wr(output), wptr(*scale), wptr(*shift));
-                    quote!(::neulens::kernels::eltwise::affine(ISA, #c, #hw, #i, #s, #t, #o, #act);)
+                    quote!(::neulens::kernels::eltwise::affine(isa, #c, #hw, #i, #s, #t, #o, #act);)
                 }
                 Kernel::Softmax { input, output } => {
                     let n = output.len;
                     let (i, o) = (rd(input), wr(output));
-                    quote!(::neulens::kernels::eltwise::softmax(ISA, #n, #i, #o);)
+                    quote!(::neulens::kernels::eltwise::softmax(isa, #n, #i, #o);)
                 }
                 Kernel::Copy { src, dst } => {
                     let n = dst.len;
@@ -287,7 +287,8 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
         pub const WEIGHTS_LEN: usize = #weights_len;
         #[allow(dead_code)]
         pub const WEIGHTS_BYTES: usize = #weights_bytes;
-        /// The instruction set the kernels use (chosen at compile time by target features).
+        /// The instruction set enabled at compile time (`cfg(target_feature)`); `infer` runs with
+        /// `neulens::active_isa()`, which with the `std` feature is the best one the CPU has.
         #[allow(dead_code)]
         pub const ISA: ::neulens::Isa = ::neulens::Isa::COMPILED;
         /// Per layer: op, algorithm, shape, MACs, weight bytes, arena offset (f32).
@@ -325,12 +326,14 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
             let y: *mut f32 = output.as_mut_ptr();
             let w: *const f32 = BLOB.0.as_ptr() as *const f32;
             let (ar, yr): (*const f32, *const f32) = (a, y);
+            let isa: ::neulens::Isa = ::neulens::active_isa();
             let _ = (x, a, y, w, ar, yr);
             // SAFETY: every pointer below is a base pointer plus a constant offset whose range
             // (offset + length) is proven within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by
             // the const assertions above; BLOB is 64-byte aligned, so `w` is aligned for f32; the
             // planner never lets a kernel's output overlap its inputs except the exact in-place
-            // aliasing the eltwise kernels allow; ISA is enabled at compile time.
+            // aliasing the eltwise kernels allow; `isa` is enabled at compile time or detected
+            // on this CPU by `active_isa`.
             unsafe {
                 #(#calls)*
             }
