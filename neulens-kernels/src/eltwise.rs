@@ -279,13 +279,14 @@ unsafe fn softmax_impl<V: Simd>(n: usize, input: *const f32, out: *mut f32) {
             }
             i += 1;
         }
-        let mut sum = 0.0f32;
+        // The sum runs in f64: an f32 running sum over thousands of terms drifts by ~1e-5.
+        let mut sum = 0.0f64;
         for i in 0..n {
             let e = expf(*input.add(i) - m);
             *out.add(i) = e;
-            sum += e;
+            sum += e as f64;
         }
-        let inv = 1.0 / sum;
+        let inv = (1.0 / sum) as f32;
         let iv = V::splat(inv);
         let mut i = 0;
         while i + V::LANES <= n {

@@ -49,6 +49,9 @@ pub fn active_isa() -> Isa {
     #[cfg(feature = "std")]
     {
         use core::sync::atomic::{AtomicU8, Ordering};
+        if let Some(isa) = ISA_OVERRIDE.with(|o| o.get()) {
+            return isa;
+        }
         // 0 = not yet detected, else 1 + index in Isa::ALL.
         static CACHE: AtomicU8 = AtomicU8::new(0);
         let c = CACHE.load(Ordering::Relaxed);
@@ -64,6 +67,30 @@ pub fn active_isa() -> Isa {
     {
         Isa::COMPILED
     }
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static ISA_OVERRIDE: core::cell::Cell<Option<Isa>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f` with generated code on this thread using `isa` instead of the detected one (`std`
+/// only): for testing every kernel variant and for benchmarking one ISA against another.
+/// Returns `None` (without running `f`) when this CPU lacks `isa`.
+#[cfg(feature = "std")]
+pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Option<R> {
+    if !isa.is_available() {
+        return None;
+    }
+    let previous = ISA_OVERRIDE.with(|o| o.replace(Some(isa)));
+    struct Restore(Option<Isa>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ISA_OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(previous);
+    Some(f())
 }
 
 /// Run-time errors of the slice-based entry points (the array-based `infer` cannot fail).

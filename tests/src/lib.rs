@@ -1,6 +1,9 @@
 //! Cross-crate tests of generated models: build.rs compiles every random and shipped spec, and
 //! this crate includes them all, listed in `MODELS` for the integration tests in `tests/`.
 
+/// A model's `infer_slices`: (input, arena, output).
+pub type InferFn = fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Error>;
+
 /// One compiled model, for tests that loop over all of them.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelEntry {
@@ -13,7 +16,7 @@ pub struct ModelEntry {
     pub arena_len: usize,
     pub macs: u64,
     /// The model's `infer_slices`.
-    pub infer: fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Error>,
+    pub infer: InferFn,
 }
 
 /// Where build.rs writes the random specs.

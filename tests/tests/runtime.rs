@@ -117,9 +117,12 @@ fn wrong_lengths_are_errors_not_panics() {
     );
 }
 
+/// A named input pattern: the value at each index.
+type Pattern = (&'static str, fn(usize) -> f32);
+
 #[test]
 fn non_finite_inputs_do_not_panic() {
-    let patterns: [(&str, fn(usize) -> f32); 4] = [
+    let patterns: [Pattern; 4] = [
         ("all NaN", |_| f32::NAN),
         ("all +Inf", |_| f32::INFINITY),
         ("all -Inf", |_| f32::NEG_INFINITY),

@@ -225,7 +225,8 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
         let limit = format_ident!("{}", limit);
         quote!(::neulens::__private::static_assertions::const_assert!(#end <= #limit);)
     });
-    let budget_assert = plan.arena_budget.map(|b| {
+    // (With an empty arena the assertion is trivially true, and clippy rejects `0 <= N`.)
+    let budget_assert = plan.arena_budget.filter(|_| arena_len > 0).map(|b| {
         let b = b as usize;
         quote!(::neulens::__private::static_assertions::const_assert!(ARENA_BYTES <= #b);)
     });

@@ -43,7 +43,7 @@ fn bn_scale_shift(b: &BatchNormOp, channels: usize) -> Option<Vec<(f64, f64)>> {
 fn fold(conv: &ConvOp, bn: &BatchNormOp) -> Option<ConvOp> {
     let out = conv.out_channels;
     let ss = bn_scale_shift(bn, out)?;
-    if out == 0 || conv.weight.data.len() % out != 0 {
+    if out == 0 || !conv.weight.data.len().is_multiple_of(out) {
         return None;
     }
     let per_out = conv.weight.data.len() / out;
