@@ -39,7 +39,7 @@ impl Loc {
 /// One error (or warning) about a spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// The spec file as the user named it (or `<inline>` for a spec given in the macro).
+    /// The spec file as the user named it (or `<inline spec>` for a spec given in the macro).
     pub file: String,
     pub loc: Loc,
     /// The layer the problem belongs to, if any.
@@ -71,6 +71,14 @@ impl Diagnostic {
     pub fn found(mut self, f: impl Into<String>) -> Self {
         self.found = Some(f.into());
         self
+    }
+}
+
+impl Diagnostic {
+    /// The message without the `error` severity word, for front ends that add their own
+    /// (`compile_error!` prints `error:` already): ``file:line:col: layer `x`: message (...)``.
+    pub fn without_severity(&self) -> String {
+        self.to_string().replacen(": error", "", 1)
     }
 }
 

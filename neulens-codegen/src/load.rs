@@ -34,12 +34,17 @@ pub fn load_model(text: &str, file: &str, base_dir: &Path) -> Result<Loaded, Dia
         match &w.value {
             WeightsSpec::File(rel) => {
                 let path = base_dir.join(rel);
-                match SafeTensorsFile::open(&path) {
+                // Name the file as the spec wrote it: absolute paths differ between machines.
+                let opened = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read it: {e}"))
+                    .and_then(SafeTensorsFile::parse);
+                match opened {
                     Ok(f) => source = Some(Box::new(f)),
-                    Err(e) => diags.push(
-                        Diagnostic::new(file, w.loc, format!("cannot load weights: {e}"))
-                            .found(format!("`{}`", path.display())),
-                    ),
+                    Err(e) => diags.push(Diagnostic::new(
+                        file,
+                        w.loc,
+                        format!("cannot load weights `{rel}`: {e}"),
+                    )),
                 }
                 weights_file = Some(path);
             }
@@ -201,7 +206,8 @@ layers:
             (2, 10, None)
         );
         assert!(
-            d.message.starts_with("cannot load weights: "),
+            d.message
+                .starts_with("cannot load weights `net.safetensors`: file too short: 3 bytes"),
             "{}",
             d.message
         );
@@ -210,9 +216,9 @@ layers:
 
         let e = load_model(SPEC, "specs/net.yaml", &dir.join("missing")).unwrap_err();
         assert_eq!(e.len(), 1, "{e}");
-        assert!(e.items[0]
-            .to_string()
-            .starts_with("specs/net.yaml:2:10: error: cannot load weights: "));
+        assert!(e.items[0].to_string().starts_with(
+            "specs/net.yaml:2:10: error: cannot load weights `net.safetensors`: cannot read it: "
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

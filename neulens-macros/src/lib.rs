@@ -101,10 +101,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 syn::Error::new(
                     lit.span(),
-                    format!(
-                        "{rel}: error: cannot read the spec ({}): {e}",
-                        path.display()
-                    ),
+                    format!("{rel}: cannot read the spec (relative to the crate root): {e}"),
                 )
             })?;
             let base = path
@@ -124,11 +121,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let to_err = |d: Diagnostics| -> syn::Error {
         let mut it = d.items.iter();
         let mut err = match it.next() {
-            Some(first) => syn::Error::new(lit.span(), first.to_string()),
+            Some(first) => syn::Error::new(lit.span(), first.without_severity()),
             None => syn::Error::new(lit.span(), "unknown error"),
         };
         for more in it {
-            err.combine(syn::Error::new(lit.span(), more.to_string()));
+            err.combine(syn::Error::new(lit.span(), more.without_severity()));
         }
         err
     };

@@ -635,10 +635,13 @@ impl Builder<'_, '_> {
                 .diag(l.param_loc, format!("weight `{name}` has the wrong shape"))
                 .expected(dims_str(shape))
                 .found(dims_str(&found)),
-            Err(WeightError::WrongDtype { found }) => self.diag(
-                l.param_loc,
-                format!("weight `{name}` has dtype {found}; expected F32, F16, BF16 or F64"),
-            ),
+            Err(WeightError::WrongDtype { found }) => self
+                .diag(
+                    l.param_loc,
+                    format!("weight `{name}` has an unsupported dtype"),
+                )
+                .expected("F32, F16, BF16 or F64")
+                .found(found),
             Err(WeightError::NonFinite { index }) => self.diag(
                 l.param_loc,
                 format!(
@@ -1119,9 +1122,10 @@ layers:
         let mut mock = Mock::auto();
         mock.dtypes.insert("d.weight".into(), "I64".into());
         let d = one_error_with(&text, &mut mock);
+        assert_eq!(d.message, "weight `d.weight` has an unsupported dtype");
         assert_eq!(
-            d.message,
-            "weight `d.weight` has dtype I64; expected F32, F16, BF16 or F64"
+            (d.expected.as_deref(), d.found.as_deref()),
+            (Some("F32, F16, BF16 or F64"), Some("I64"))
         );
         assert_eq!((at(&d), d.layer.as_deref()), ((4, 5), Some("d")));
     }

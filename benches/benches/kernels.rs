@@ -1,0 +1,239 @@
+//! Kernel benches: each kernel on the same data for every ISA this CPU runs (scalar, SSE2, AVX2+FMA,
+//! AVX-512F, NEON), so the SIMD speed-up over the scalar twin is measured in one run.
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use neulens::kernels::conv::{conv2d_checked, pack_conv_weights, ConvParams};
+use neulens::kernels::dense::{dense_checked, pack_dense_weights, DenseParams};
+use neulens::kernels::eltwise::softmax_checked;
+use neulens::kernels::pool::{maxpool2d_checked, PoolParams};
+use neulens::{Act, Isa};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Every ISA the running CPU can execute, scalar first (the baseline of every ratio).
+fn isas() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+/// Deterministic values in [-1, 1) (xorshift), so every ISA sees identical data.
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Output size of one axis (PyTorch formula, symmetric padding).
+const fn out_dim(n: usize, k: usize, s: usize, pad: usize) -> usize {
+    (n + 2 * pad - k) / s + 1
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_params(
+    c_in: usize,
+    c_out: usize,
+    hw: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+) -> ConvParams {
+    let o = out_dim(hw, k, stride, pad);
+    ConvParams {
+        c_in,
+        h_in: hw,
+        w_in: hw,
+        c_out,
+        h_out: o,
+        w_out: o,
+        kh: k,
+        kw: k,
+        sh: stride,
+        sw: stride,
+        pad_top: pad,
+        pad_left: pad,
+        groups,
+        act: Act::Relu,
+    }
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+}
+
+/// One convolution shape on every ISA; throughput is its MAC count.
+fn bench_conv(c: &mut Criterion, name: &str, p: ConvParams) {
+    p.validate().expect("bench conv params are valid");
+    let input = data(p.input_len(), 1);
+    let mut packed = vec![0.0; p.packed_weight_len()];
+    pack_conv_weights(&p, &data(p.weight_len(), 2), &mut packed).expect("weights pack");
+    let bias = data(p.c_out, 3);
+    let mut output = vec![0.0; p.output_len()];
+
+    let mut group = c.benchmark_group(name);
+    configure(&mut group);
+    group.throughput(Throughput::Elements(p.macs()));
+    for isa in isas() {
+        group.bench_function(isa.name(), |b| {
+            b.iter(|| {
+                conv2d_checked(
+                    isa,
+                    black_box(&p),
+                    black_box(&input),
+                    &packed,
+                    &bias,
+                    &mut output,
+                )
+                .expect("conv runs");
+                black_box(&output);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn convs(c: &mut Criterion) {
+    // 3×3, stride 1, pad 1: a ResNet-18 layer2-sized body conv and a ResNet-8 stack-1 conv.
+    bench_conv(
+        c,
+        "conv3x3_s1/64x28x28-64",
+        conv_params(64, 64, 28, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "conv3x3_s1/16x32x32-16",
+        conv_params(16, 16, 32, 3, 1, 1, 1),
+    );
+    // Row width decides how much of each row the vector body covers: ResNet-18 layer1 (56 wide)
+    // and ResNet-8 stack 3 (8 wide).
+    bench_conv(
+        c,
+        "conv3x3_s1/64x56x56-64",
+        conv_params(64, 64, 56, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "conv3x3_s1/64x8x8-64",
+        conv_params(64, 64, 8, 3, 1, 1, 1),
+    );
+    // 3×3, stride 2, pad 1: a ResNet-18 down-sampling conv (28×28 → 14×14).
+    bench_conv(
+        c,
+        "conv3x3_s2/64x28x28-128",
+        conv_params(64, 128, 28, 3, 2, 1, 1),
+    );
+    // 1×1 (the GEMM path).
+    bench_conv(
+        c,
+        "conv1x1/128x14x14-128",
+        conv_params(128, 128, 14, 1, 1, 0, 1),
+    );
+    // Depthwise 3×3, pad 1.
+    bench_conv(
+        c,
+        "dwconv3x3/64x28x28",
+        conv_params(64, 64, 28, 3, 1, 1, 64),
+    );
+}
+
+fn maxpool(c: &mut Criterion) {
+    // The ResNet-18 stem pool: 64×112×112 → 64×56×56, 3×3, stride 2, pad 1.
+    let o = out_dim(112, 3, 2, 1);
+    let p = PoolParams {
+        c: 64,
+        h_in: 112,
+        w_in: 112,
+        h_out: o,
+        w_out: o,
+        kh: 3,
+        kw: 3,
+        sh: 2,
+        sw: 2,
+        pad_top: 1,
+        pad_left: 1,
+        count_include_pad: false,
+        act: Act::None,
+    };
+    p.validate().expect("bench pool params are valid");
+    let input = data(p.input_len(), 4);
+    let mut output = vec![0.0; p.output_len()];
+    let mut group = c.benchmark_group("maxpool3x3_s2/64x112x112");
+    configure(&mut group);
+    // Bytes of input read once: criterion prints GiB/s.
+    group.throughput(Throughput::Bytes((p.input_len() * 4) as u64));
+    for isa in isas() {
+        group.bench_function(isa.name(), |b| {
+            b.iter(|| {
+                maxpool2d_checked(isa, black_box(&p), black_box(&input), &mut output)
+                    .expect("maxpool runs");
+                black_box(&output);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn dense(c: &mut Criterion) {
+    let p = DenseParams {
+        in_features: 512,
+        out_features: 1000,
+        act: Act::None,
+    };
+    let input = data(p.in_features, 5);
+    let mut packed = vec![0.0; p.packed_weight_len()];
+    pack_dense_weights(&p, &data(p.packed_weight_len(), 6), &mut packed).expect("weights pack");
+    let bias = data(p.out_features, 7);
+    let mut output = vec![0.0; p.out_features];
+    let mut group = c.benchmark_group("dense/512-1000");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(p.macs()));
+    for isa in isas() {
+        group.bench_function(isa.name(), |b| {
+            b.iter(|| {
+                dense_checked(
+                    isa,
+                    black_box(&p),
+                    black_box(&input),
+                    &packed,
+                    &bias,
+                    &mut output,
+                )
+                .expect("dense runs");
+                black_box(&output);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn softmax(c: &mut Criterion) {
+    let input: Vec<f32> = data(1000, 8).iter().map(|v| v * 8.0).collect();
+    let mut output = vec![0.0; input.len()];
+    let mut group = c.benchmark_group("softmax/1000");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(input.len() as u64));
+    for isa in isas() {
+        group.bench_function(isa.name(), |b| {
+            b.iter(|| {
+                softmax_checked(isa, black_box(&input), &mut output).expect("softmax runs");
+                black_box(&output);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = kernels;
+    config = Criterion::default().without_plots();
+    targets = convs, maxpool, dense, softmax
+}
+criterion_main!(kernels);

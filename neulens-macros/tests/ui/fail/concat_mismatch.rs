@@ -1,0 +1,11 @@
+#[neulens::neulens_model(inline = r#"
+input: { channels: 3, height: 8, width: 8 }
+weights: { random: 1 }
+layers:
+  - { name: c1, op: conv, out: 4, kernel: 1 }
+  - { name: c2, op: conv, out: 4, kernel: 1, stride: 2 }
+  - { name: k, op: concat, inputs: [c1, c2] }
+"#)]
+pub mod net {}
+
+fn main() {}

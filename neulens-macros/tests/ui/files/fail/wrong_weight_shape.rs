@@ -1,0 +1,4 @@
+#[neulens::neulens_model(spec = "../../../../neulens-macros/tests/ui/specs/wrong_weight_shape.yaml")]
+pub mod net {}
+
+fn main() {}
