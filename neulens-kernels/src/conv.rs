@@ -45,6 +45,11 @@ pub struct ConvParams {
 }
 
 impl ConvParams {
+    /// f32 of scratch memory [`conv2d`] needs (padded input copies, transformed tiles, ...);
+    /// the planner gives each conv its own arena range of this length, live only during the call.
+    pub const fn scratch_len(&self) -> usize {
+        0
+    }
     /// `c_in * h_in * w_in`.
     pub const fn input_len(&self) -> usize {
         self.c_in * self.h_in * self.w_in
@@ -177,13 +182,15 @@ dispatch! {
     /// # Safety
     /// `p` is valid ([`ConvParams::validate`]); `input` is valid for `p.input_len()` reads,
     /// `packed_w` for `p.packed_weight_len()` reads (from [`pack_conv_weights`]), `bias` for
-    /// `p.c_out` reads, `output` for `p.output_len()` writes; `output` does not overlap the
-    /// other buffers; `isa` is available on this CPU (an ISA of another architecture runs the
-    /// scalar twin).
-    pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32) => conv2d_impl
+    /// `p.c_out` reads, `output` for `p.output_len()` writes, `scratch` for `p.scratch_len()`
+    /// reads and writes (may dangle when that is 0); `output` and `scratch` do not overlap each
+    /// other or the other buffers; `isa` is available on this CPU (an ISA of another
+    /// architecture runs the scalar twin).
+    pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => conv2d_impl
 }
 
-/// Safe [`conv2d`]: checks parameters, slice lengths and ISA availability.
+/// Safe [`conv2d`] for convolutions that need no scratch (`p.scratch_len() == 0`); see
+/// [`conv2d_scratch_checked`] otherwise.
 pub fn conv2d_checked(
     isa: Isa,
     p: &ConvParams,
@@ -192,14 +199,28 @@ pub fn conv2d_checked(
     bias: &[f32],
     output: &mut [f32],
 ) -> Result<(), KernelError> {
+    conv2d_scratch_checked(isa, p, input, packed_w, bias, output, &mut [])
+}
+
+/// Safe [`conv2d`]: checks parameters, slice lengths (scratch too) and ISA availability.
+pub fn conv2d_scratch_checked(
+    isa: Isa,
+    p: &ConvParams,
+    input: &[f32],
+    packed_w: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), KernelError> {
     p.validate()?;
     check_len("input", p.input_len(), input.len())?;
     check_len("packed_w", p.packed_weight_len(), packed_w.len())?;
     check_len("bias", p.c_out, bias.len())?;
     check_len("output", p.output_len(), output.len())?;
+    check_len("scratch", p.scratch_len(), scratch.len())?;
     check_isa(isa)?;
-    // SAFETY: lengths checked above, `&mut output` cannot alias the shared slices, params
-    // validated and ISA available.
+    // SAFETY: lengths checked above, the `&mut` slices cannot alias each other or the shared
+    // ones, params validated and ISA available.
     unsafe {
         conv2d(
             isa,
@@ -208,6 +229,7 @@ pub fn conv2d_checked(
             packed_w.as_ptr(),
             bias.as_ptr(),
             output.as_mut_ptr(),
+            scratch.as_mut_ptr(),
         )
     };
     Ok(())
@@ -222,7 +244,9 @@ unsafe fn conv2d_impl<V: Simd>(
     w: *const f32,
     bias: *const f32,
     output: *mut f32,
+    scratch: *mut f32,
 ) {
+    let _ = scratch;
     // SAFETY: forwarded contract of `conv2d`.
     unsafe {
         if p.is_pointwise() {

@@ -107,6 +107,7 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                     weight,
                     bias,
                     output,
+                    scratch,
                     ..
                 } => {
                     let id = format_ident!("P{}", pid);
@@ -128,7 +129,15 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                         ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
-                    quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o);)
+                    let sc = match scratch {
+                        Some(s) => wr(s),
+                        None => quote!(core::ptr::null_mut()),
+                    };
+                    let sl = p.scratch_len();
+                    params.push(quote! {
+                        ::neulens::__private::static_assertions::const_assert!(#id.scratch_len() == #sl);
+                    });
+                    quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o, #sc);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
                     let id = format_ident!("P{}", pid);

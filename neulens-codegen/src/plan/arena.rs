@@ -20,6 +20,8 @@ pub struct Assignment {
     pub lifetimes: Vec<(usize, usize)>,
     /// Per buffer: its length in f32.
     pub lens: Vec<usize>,
+    /// Per node: its scratch range in the arena, if it asked for one.
+    pub scratch: Vec<Option<BufRef>>,
 }
 
 impl Assignment {
@@ -50,8 +52,9 @@ impl Assignment {
     }
 }
 
-/// Assigns storage to every value of a lowered graph.
-pub fn assign(g: &Graph) -> Assignment {
+/// Assigns storage to every value of a lowered graph, and `scratch[i]` f32 of arena to node `i`
+/// for the duration of its call.
+pub fn assign(g: &Graph, scratch: &[usize]) -> Assignment {
     let n = g.nodes.len();
     let consumers = g.consumers();
     // Last node reading each value; the model output lives to the end.
@@ -114,6 +117,16 @@ pub fn assign(g: &Graph) -> Assignment {
         lt.1 = lt.1.max(last_use[i]);
     }
 
+    // Scratch buffers: live exactly while their node runs.
+    let mut scratch_buf = vec![None; n];
+    for (i, &len) in scratch.iter().enumerate().take(n) {
+        if len > 0 {
+            is_input_buf.push(false);
+            let b = new_buf(len, i, &mut lens, &mut lifetimes);
+            scratch_buf[i] = Some(b);
+        }
+    }
+
     let out_buf = buffer_of[g.output];
     let out_is_input = is_input_buf[out_buf];
     // Arena placement: largest first, lowest offset that does not collide with a placed buffer
@@ -171,12 +184,23 @@ pub fn assign(g: &Graph) -> Assignment {
             }
         })
         .collect();
+    let scratch = scratch_buf
+        .iter()
+        .map(|b| {
+            b.map(|b| BufRef {
+                storage: Storage::Arena(offset[b]),
+                offset: 0,
+                len: lens[b],
+            })
+        })
+        .collect();
     Assignment {
         value,
         arena_len,
         buffer_of,
         lifetimes,
         lens,
+        scratch,
     }
 }
 

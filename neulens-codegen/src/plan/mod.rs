@@ -84,6 +84,8 @@ pub enum Kernel {
         weight: usize,
         bias: usize,
         output: BufRef,
+        /// `p.scratch_len()` f32 of arena, live only during this call (None when 0).
+        scratch: Option<BufRef>,
     },
     MaxPool {
         p: PoolParams,
@@ -139,8 +141,17 @@ impl Kernel {
     /// Every buffer this call touches (for the generated bounds assertions).
     pub fn buffers(&self) -> Vec<BufRef> {
         match self {
-            Kernel::Conv { input, output, .. }
-            | Kernel::MaxPool { input, output, .. }
+            Kernel::Conv {
+                input,
+                output,
+                scratch,
+                ..
+            } => {
+                let mut v = vec![*input, *output];
+                v.extend(*scratch);
+                v
+            }
+            Kernel::MaxPool { input, output, .. }
             | Kernel::AvgPool { input, output, .. }
             | Kernel::GlobalAvgPool { input, output, .. }
             | Kernel::Dense { input, output, .. }
@@ -219,7 +230,17 @@ impl Plan {
 /// Plans a lowered graph (batchnorm already folded). Fails only on the arena budget.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
-    let storage = arena::assign(g);
+    // Scratch memory per node (live only while the node runs), from the kernels' contracts.
+    let scratch: Vec<usize> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match &n.op {
+            Op::Conv(c) => conv_params(g, i, c).scratch_len(),
+            _ => 0,
+        })
+        .collect();
+    let storage = arena::assign(g, &scratch);
     let mut blob = Blob::default();
     let mut steps = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
@@ -242,23 +263,7 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
         match &n.op {
             Op::Input => {}
             Op::Conv(c) => {
-                let is = in_shape(0);
-                let p = ConvParams {
-                    c_in: is.c,
-                    h_in: is.h,
-                    w_in: is.w,
-                    c_out: s.c,
-                    h_out: s.h,
-                    w_out: s.w,
-                    kh: c.kernel[0],
-                    kw: c.kernel[1],
-                    sh: c.stride[0],
-                    sw: c.stride[1],
-                    pad_top: c.pad.top,
-                    pad_left: c.pad.left,
-                    groups: c.groups,
-                    act: kact(n.act),
-                };
+                let p = conv_params(g, i, c);
                 let a = choose_conv_algo(&p, c.algo);
                 algo = a.name();
                 let mut packed = vec![0.0f32; p.packed_weight_len()];
@@ -286,6 +291,7 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
                     weight,
                     bias,
                     output: out,
+                    scratch: storage.scratch[i],
                 });
             }
             Op::MaxPool(pl) | Op::AvgPool(pl) => {
@@ -493,6 +499,28 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     })
 }
 
+/// The kernel parameters of conv node `i`.
+fn conv_params(g: &Graph, i: usize, c: &crate::graph::ConvOp) -> ConvParams {
+    let n = &g.nodes[i];
+    let is = g.nodes[n.inputs[0]].shape;
+    ConvParams {
+        c_in: is.c,
+        h_in: is.h,
+        w_in: is.w,
+        c_out: n.shape.c,
+        h_out: n.shape.h,
+        w_out: n.shape.w,
+        kh: c.kernel[0],
+        kw: c.kernel[1],
+        sh: c.stride[0],
+        sw: c.stride[1],
+        pad_top: c.pad.top,
+        pad_left: c.pad.left,
+        groups: c.groups,
+        act: kact(n.act),
+    }
+}
+
 /// The algorithm rule of this version: 1×1/stride 1/unpadded → GEMM; depthwise → depthwise;
 /// otherwise direct. (`algo: direct` forces the general direct kernel.)
 pub fn choose_conv_algo(p: &ConvParams, req: AlgoRequest) -> ConvAlgo {
@@ -586,7 +614,7 @@ mod tests {
     #[test]
     fn live_buffers_never_share_arena_bytes() {
         let g = residual();
-        let a = arena::assign(&g);
+        let a = arena::assign(&g, &[]);
         for x in 0..a.lens.len() {
             for y in (x + 1)..a.lens.len() {
                 let (lx, ly) = (a.lifetimes[x], a.lifetimes[y]);
@@ -622,6 +650,28 @@ mod tests {
         }
         // c1 is live until the add; c3 can reuse c1's (dead) bytes, so the arena holds 2 maps.
         assert_eq!(a.arena_len, 2 * 144usize.div_ceil(16) * 16);
+    }
+
+    #[test]
+    fn scratch_does_not_overlap_values_live_at_its_node() {
+        let g = residual();
+        // c2 (node 2) asks for scratch while c1 (read later by the add) and c2's output are live.
+        let a = arena::assign(&g, &[0, 0, 1000, 0, 0, 0, 0]);
+        let s = a.scratch[2].expect("scratch assigned");
+        assert_eq!(s.len, 1000);
+        for v in [1usize, 2] {
+            let b = a.value[v];
+            assert!(
+                b.end() <= s.start() || s.end() <= b.start(),
+                "{b:?} overlaps scratch {s:?}"
+            );
+        }
+        assert!(a
+            .scratch
+            .iter()
+            .enumerate()
+            .all(|(i, x)| x.is_some() == (i == 2)));
+        assert!(a.arena_len >= 1000 + 2 * 144);
     }
 
     #[test]
