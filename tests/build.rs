@@ -1211,6 +1211,56 @@ fn random_spec(i: usize) -> (String, BTreeSet<&'static str>, u64, usize) {
 // ---------------------------------------------------------------------------------------------
 // Compiling every spec and listing the models.
 
+/// The reference tolerance of a model from the algorithms its build report lists: the loosest
+/// of 1e-5 (direct, GEMM, depthwise, Winograd F(2,3)), 1e-4 (F(4,3)) and 3e-4 (F(6,3)), the
+/// per-kernel bounds of ALGORITHMS.md §3. Read from the report so that `algo: auto` choices count.
+fn tolerance(report: &str) -> f64 {
+    if report.contains("winograd-f6") {
+        3e-4
+    } else if report.contains("winograd-f4") {
+        1e-4
+    } else {
+        1e-5
+    }
+}
+
+/// A copy of a random spec with `algo: winograd{m}` on every conv with a 3×3 kernel, stride 1
+/// and groups 1 (None when it has none). Specs put one layer per line as a flow mapping.
+fn force_winograd(text: &str, m: usize) -> Option<String> {
+    let mut out = String::new();
+    let mut any = false;
+    for line in text.lines() {
+        let mut line = line.to_string();
+        if line.starts_with("name: rand_") {
+            line = format!("{line}_w{m}");
+        }
+        let field = |key: &str| {
+            let at = line.find(&format!(" {key}: "))?;
+            let rest = &line[at + key.len() + 3..];
+            let end = if rest.starts_with('[') {
+                rest.find(']')? + 1
+            } else {
+                rest.find([',', ' ', '}'])?
+            };
+            Some(rest[..end].to_string())
+        };
+        let eligible = line.contains("op: conv")
+            && matches!(field("kernel").as_deref(), Some("3" | "[3, 3]"))
+            && matches!(field("stride").as_deref(), None | Some("1" | "[1, 1]"))
+            && matches!(field("groups").as_deref(), None | Some("1"));
+        if eligible {
+            any = true;
+            line = line
+                .replace(", algo: direct", "")
+                .replace(", algo: auto", "")
+                .replace("op: conv", &format!("op: conv, algo: winograd{m}"));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    any.then_some(out)
+}
+
 struct Job {
     stem: String,
     spec: PathBuf,
@@ -1268,6 +1318,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             feats.iter().copied().collect::<Vec<_>>().join(" ")
         );
         covered.extend(feats);
+        // Forced-Winograd copies of specs with eligible convs (3×3, stride 1, groups 1).
+        for m in [2, 4, 6] {
+            if let Some(forced) = force_winograd(&text, m) {
+                let wstem = format!("{stem}_w{m}");
+                let wpath = gen_dir.join(format!("{wstem}.yaml"));
+                write_if_changed(&wpath, forced.as_bytes())?;
+                jobs.push(Job {
+                    stem: wstem,
+                    spec: wpath,
+                    cargo: false,
+                });
+            }
+        }
         jobs.push(Job {
             stem,
             spec: path,
@@ -1357,8 +1420,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let _ = writeln!(
                     entries,
                     "    ModelEntry {{ name: {stem:?}, spec: {:?}, input_len: {stem}::INPUT_LEN, output_len: {stem}::OUTPUT_LEN, \
-                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, infer: {stem}::infer_slices }},",
-                    job.spec.display().to_string()
+                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, tolerance: {:e}, infer: {stem}::infer_slices }},",
+                    job.spec.display().to_string(),
+                    tolerance(&built.report)
                 );
             }
             Err(diags) => {

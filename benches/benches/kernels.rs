@@ -2,7 +2,7 @@
 //! AVX-512F, NEON), so the SIMD speed-up over the scalar twin is measured in one run.
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use neulens::kernels::conv::{conv2d_checked, pack_conv_weights, ConvParams};
+use neulens::kernels::conv::{conv2d_scratch_checked, pack_conv_weights, ConvParams};
 use neulens::kernels::dense::{dense_checked, pack_dense_weights, DenseParams};
 use neulens::kernels::eltwise::softmax_checked;
 use neulens::kernels::pool::{maxpool2d_checked, PoolParams};
@@ -77,6 +77,7 @@ fn bench_conv(c: &mut Criterion, name: &str, p: ConvParams) {
     pack_conv_weights(&p, &data(p.weight_len(), 2), &mut packed).expect("weights pack");
     let bias = data(p.c_out, 3);
     let mut output = vec![0.0; p.output_len()];
+    let mut scratch = vec![0.0; p.scratch_len()];
 
     let mut group = c.benchmark_group(name);
     configure(&mut group);
@@ -84,13 +85,14 @@ fn bench_conv(c: &mut Criterion, name: &str, p: ConvParams) {
     for isa in isas() {
         group.bench_function(isa.name(), |b| {
             b.iter(|| {
-                conv2d_checked(
+                conv2d_scratch_checked(
                     isa,
                     black_box(&p),
                     black_box(&input),
                     &packed,
                     &bias,
                     &mut output,
+                    &mut scratch,
                 )
                 .expect("conv runs");
                 black_box(&output);
@@ -231,9 +233,124 @@ fn softmax(c: &mut Criterion) {
     group.finish();
 }
 
+/// The direct-path shapes of issue 4 (3×3, bias + ReLU): C1–C4 pad 1 stride 1, C5 a stem with
+/// stride 2; plus a 1×1 GEMM on the C1 grid and a 3×3 depthwise on the C1 grid.
+fn direct_convs(c: &mut Criterion) {
+    bench_conv(
+        c,
+        "direct_c1/64x56x56-64",
+        conv_params(64, 64, 56, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "direct_c2/128x28x28-128",
+        conv_params(128, 128, 28, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "direct_c3/256x14x14-256",
+        conv_params(256, 256, 14, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "direct_c4/512x7x7-512",
+        conv_params(512, 512, 7, 3, 1, 1, 1),
+    );
+    bench_conv(
+        c,
+        "direct_c5/3x224x224-32_s2",
+        conv_params(3, 32, 224, 3, 2, 1, 1),
+    );
+    bench_conv(
+        c,
+        "conv1x1/64x56x56-256",
+        conv_params(64, 256, 56, 1, 1, 0, 1),
+    );
+    bench_conv(
+        c,
+        "dwconv3x3/128x56x56",
+        conv_params(128, 128, 56, 3, 1, 1, 128),
+    );
+}
+
+/// Winograd F(2,3)/F(4,3)/F(6,3) against the direct kernel in the same run, on the 3×3 stride-1
+/// shapes of issue 4 (pad 1, bias, ReLU). Throughput is 2 × the direct MACs, so criterion's
+/// "elem/s" is the effective FLOP/s. AVX-512 on every shape (or the best ISA there is); the other
+/// ISAs on C4 only.
+fn winograd(c: &mut Criterion) {
+    use neulens::kernels::winograd::{self as wg, WinogradTile};
+    let shapes = [
+        ("c1_64x56x56-64", conv_params(64, 64, 56, 3, 1, 1, 1)),
+        ("c2_128x28x28-128", conv_params(128, 128, 28, 3, 1, 1, 1)),
+        ("c3_256x14x14-256", conv_params(256, 256, 14, 3, 1, 1, 1)),
+        ("c4_512x7x7-512", conv_params(512, 512, 7, 3, 1, 1, 1)),
+    ];
+    let best = *isas().last().expect("scalar is always available");
+    for (name, p) in shapes {
+        p.validate().expect("bench conv params are valid");
+        let input = data(p.input_len(), 1);
+        let weights = data(p.weight_len(), 2);
+        let bias = data(p.c_out, 3);
+        let mut output = vec![0.0; p.output_len()];
+        let mut packed = vec![0.0; p.packed_weight_len()];
+        pack_conv_weights(&p, &weights, &mut packed).expect("weights pack");
+        let mut scratch = vec![0.0; p.scratch_len()];
+        let run_isas: Vec<Isa> = if name.starts_with("c4") {
+            isas()
+        } else {
+            vec![best]
+        };
+        let mut group = c.benchmark_group(format!("winograd/{name}"));
+        configure(&mut group);
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(2 * p.macs()));
+        for &isa in &run_isas {
+            group.bench_function(format!("direct/{}", isa.name()), |b| {
+                b.iter(|| {
+                    conv2d_scratch_checked(
+                        isa,
+                        black_box(&p),
+                        black_box(&input),
+                        &packed,
+                        &bias,
+                        &mut output,
+                        &mut scratch,
+                    )
+                    .expect("conv runs");
+                    black_box(&output);
+                })
+            });
+        }
+        for t in WinogradTile::ALL {
+            let mut u = vec![0.0; wg::packed_weight_len(&p, t)];
+            wg::pack_weights(&p, t, &weights, &mut u).expect("winograd weights pack");
+            let mut ws = vec![0.0; wg::scratch_len(&p, t)];
+            for &isa in &run_isas {
+                group.bench_function(format!("f{}/{}", t.m(), isa.name()), |b| {
+                    b.iter(|| {
+                        wg::winograd_conv2d_checked(
+                            isa,
+                            black_box(&p),
+                            t,
+                            black_box(&input),
+                            &u,
+                            &bias,
+                            &mut output,
+                            &mut ws,
+                        )
+                        .expect("winograd runs");
+                        black_box(&output);
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default().without_plots();
-    targets = convs, maxpool, dense, softmax
+    targets = convs, direct_convs, maxpool, dense, softmax, winograd
 }
 criterion_main!(kernels);

@@ -1,4 +1,4 @@
-//! Row-level building blocks shared by the loop nests (fill, multi-row axpy, strided gather,
+//! Row-level building blocks shared by the loop nests (fill, strided gather,
 //! fused activation, valid-column ranges); generic over `Simd`, vector body + scalar tail.
 
 use crate::simd::Simd;
@@ -87,44 +87,6 @@ pub(crate) unsafe fn fill<V: Simd>(n: usize, p: *mut f32, x: f32) {
         }
         while i < n {
             *p.add(i) = x;
-            i += 1;
-        }
-    }
-}
-
-/// `ys[j][i] += w[j] * x[i]` for `i < n`, `j < N`: one input row feeds `N` output rows.
-///
-/// # Safety
-/// `x` valid for `n` reads, each `ys[j]` valid for `n` reads and writes and not overlapping `x`
-/// or another `ys[k]`; the CPU supports `V`'s ISA.
-#[inline(always)]
-pub(crate) unsafe fn axpy_rows<V: Simd, const N: usize>(
-    n: usize,
-    w: &[f32; N],
-    x: *const f32,
-    ys: &[*mut f32; N],
-) {
-    let mut i = 0;
-    // SAFETY: all offsets are `< n` (vector loop `i + LANES <= n`, tail `i < n`); the caller
-    // guarantees validity of `n` elements behind every pointer.
-    unsafe {
-        let mut wv = [V::zero(); N];
-        for j in 0..N {
-            wv[j] = V::splat(w[j]);
-        }
-        while i + V::LANES <= n {
-            let xv = V::load(x.add(i));
-            for j in 0..N {
-                let y = ys[j].add(i);
-                V::fma(wv[j], xv, V::load(y)).store(y);
-            }
-            i += V::LANES;
-        }
-        while i < n {
-            let xs = *x.add(i);
-            for j in 0..N {
-                *ys[j].add(i) += w[j] * xs;
-            }
             i += 1;
         }
     }

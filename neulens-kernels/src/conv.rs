@@ -1,9 +1,7 @@
 //! 2-D convolution (PyTorch cross-correlation, zero padding, groups, fused bias + activation):
 //! parameters, weight packing, and the loop nests (general direct, 1x1 GEMM, depthwise).
 
-use crate::common::{
-    act_inplace, act_s, act_v, axpy_rows, fill, gather, input_row, valid_range, GATHER,
-};
+use crate::direct;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Act, Isa, KernelError};
 
@@ -47,8 +45,27 @@ pub struct ConvParams {
 impl ConvParams {
     /// f32 of scratch memory [`conv2d`] needs (padded input copies, transformed tiles, ...);
     /// the planner gives each conv its own arena range of this length, live only during the call.
+    ///
+    /// Depthwise: one input channel's grid (see `direct.rs`). 1x1 (stride 1, unpadded): none,
+    /// or a zero-padded panel of `MAX_TW` pixels per input channel for planes smaller than
+    /// that. Otherwise one band of grid rows of all input channels. Grids carry `MAX_TW + kw`
+    /// floats of zeroed slack.
     pub const fn scratch_len(&self) -> usize {
-        0
+        if !self.is_sane() {
+            return 0;
+        }
+        let g = direct::Grid::of(self);
+        if self.is_depthwise() {
+            g.channel_len() + direct::grid_slack(self)
+        } else if self.is_pointwise() {
+            if self.h_in * self.w_in < direct::MAX_TW {
+                (self.c_in / self.groups) * direct::MAX_TW
+            } else {
+                0
+            }
+        } else {
+            direct::band_scratch_len(self)
+        }
     }
     /// `c_in * h_in * w_in`.
     pub const fn input_len(&self) -> usize {
@@ -65,9 +82,17 @@ impl ConvParams {
         }
         self.c_out * (self.c_in / self.groups) * self.kh * self.kw
     }
-    /// Length of the packed weights (currently the OIHW layout itself).
+    /// Length of the packed weights: depthwise keeps one weight per tap (reordered by stride
+    /// phase); otherwise output channels are padded to panels of 8 (see `direct.rs`).
     pub const fn packed_weight_len(&self) -> usize {
-        self.weight_len()
+        if !self.is_sane() {
+            return 0;
+        }
+        if self.is_depthwise() {
+            self.weight_len()
+        } else {
+            direct::packed_len(self)
+        }
     }
     /// Multiply-accumulates, counting padded taps: `output_len * (c_in / groups) * kh * kw`.
     pub const fn macs(&self) -> u64 {
@@ -154,7 +179,25 @@ impl ConvParams {
         Ok(())
     }
 
-    fn is_pointwise(&self) -> bool {
+    /// Nonzero sizes, strides and groups (what the `const fn` lengths need not to overflow
+    /// into nonsense; [`ConvParams::validate`] checks the rest).
+    const fn is_sane(&self) -> bool {
+        self.c_in > 0
+            && self.c_out > 0
+            && self.kh > 0
+            && self.kw > 0
+            && self.sh > 0
+            && self.sw > 0
+            && self.groups > 0
+    }
+
+    /// Depthwise: one input channel per group (and more than one group).
+    pub(crate) const fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.groups == self.c_in
+    }
+
+    /// 1x1, stride 1, unpadded, same size: a GEMM straight on the input.
+    pub(crate) const fn is_pointwise(&self) -> bool {
         self.kh == 1
             && self.kw == 1
             && self.sh == 1
@@ -172,7 +215,11 @@ pub fn pack_conv_weights(p: &ConvParams, oihw: &[f32], out: &mut [f32]) -> Resul
     p.validate()?;
     check_len("conv weights (OIHW)", p.weight_len(), oihw.len())?;
     check_len("packed conv weights", p.packed_weight_len(), out.len())?;
-    out.copy_from_slice(oihw);
+    if p.is_depthwise() {
+        direct::pack_depthwise(p, oihw, out);
+    } else {
+        direct::pack(p, oihw, out);
+    }
     Ok(())
 }
 
@@ -246,293 +293,12 @@ unsafe fn conv2d_impl<V: Simd>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    let _ = scratch;
-    // SAFETY: forwarded contract of `conv2d`.
+    // SAFETY: forwarded contract of `conv2d` (weights packed for the same path).
     unsafe {
-        if p.is_pointwise() {
-            pointwise::<V>(p, input, w, bias, output);
-        } else if p.groups > 1 && p.groups == p.c_in {
-            depthwise::<V>(p, input, w, bias, output);
+        if p.is_depthwise() {
+            direct::depthwise::<V>(p, input, w, bias, output, scratch);
         } else {
-            direct::<V>(p, input, w, bias, output);
-        }
-    }
-}
-
-/// General direct convolution: per group, blocks of 4 output channels share each input row.
-///
-/// # Safety
-/// Contract of [`conv2d`].
-#[inline(always)]
-unsafe fn direct<V: Simd>(
-    p: &ConvParams,
-    input: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-) {
-    let cin_g = p.c_in / p.groups;
-    let cout_g = p.c_out / p.groups;
-    for g in 0..p.groups {
-        let mut oc = g * cout_g;
-        let end = oc + cout_g;
-        // SAFETY: every block covers output channels `< c_out` of group `g`.
-        unsafe {
-            while oc + 4 <= end {
-                conv_block::<V, 4>(p, input, w, bias, output, g * cin_g, oc);
-                oc += 4;
-            }
-            while oc < end {
-                conv_block::<V, 1>(p, input, w, bias, output, g * cin_g, oc);
-                oc += 1;
-            }
-        }
-    }
-}
-
-/// Depthwise (`groups == c_in`, channel multiplier `m = c_out / c_in`): the `m` outputs of
-/// each input channel are computed together.
-///
-/// # Safety
-/// Contract of [`conv2d`], and `p.groups == p.c_in`.
-#[inline(always)]
-unsafe fn depthwise<V: Simd>(
-    p: &ConvParams,
-    input: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-) {
-    let m = p.c_out / p.groups;
-    for c in 0..p.c_in {
-        let mut oc = c * m;
-        let end = oc + m;
-        // SAFETY: every block covers output channels `< c_out` of group `c`.
-        unsafe {
-            while oc + 4 <= end {
-                conv_block::<V, 4>(p, input, w, bias, output, c, oc);
-                oc += 4;
-            }
-            while oc + 2 <= end {
-                conv_block::<V, 2>(p, input, w, bias, output, c, oc);
-                oc += 2;
-            }
-            while oc < end {
-                conv_block::<V, 1>(p, input, w, bias, output, c, oc);
-                oc += 1;
-            }
-        }
-    }
-}
-
-/// Computes output channels `oc0..oc0 + N` (all in one group whose first input channel is
-/// `ic0`) row by row: bias-init, accumulate every valid tap as a row axpy, then activation.
-///
-/// # Safety
-/// Contract of [`conv2d`]; `oc0 + N <= c_out` and the channels belong to the group at `ic0`.
-#[inline(always)]
-unsafe fn conv_block<V: Simd, const N: usize>(
-    p: &ConvParams,
-    input: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-    ic0: usize,
-    oc0: usize,
-) {
-    let cin_g = p.c_in / p.groups;
-    let ksz = p.kh * p.kw;
-    let plane_in = p.h_in * p.w_in;
-    let plane_out = p.h_out * p.w_out;
-    let mut tmp = [0.0f32; GATHER];
-    // SAFETY: rows are `oc * plane_out + oy * w_out + [0, w_out)` with `oc < c_out`,
-    // `oy < h_out`; input rows come from `input_row` (< h_in) and columns from `valid_range`
-    // (< w_in); weight indices are `< c_out * cin_g * ksz`; `tmp` chunks are `<= GATHER`.
-    unsafe {
-        for oy in 0..p.h_out {
-            let mut rows = [output; N];
-            for (j, r) in rows.iter_mut().enumerate() {
-                *r = output.add((oc0 + j) * plane_out + oy * p.w_out);
-                fill::<V>(p.w_out, *r, *bias.add(oc0 + j));
-            }
-            for ic in 0..cin_g {
-                for ky in 0..p.kh {
-                    let Some(iy) = input_row(oy, p.sh, ky, p.pad_top, p.h_in) else {
-                        continue;
-                    };
-                    let in_row = input.add((ic0 + ic) * plane_in + iy * p.w_in);
-                    for kx in 0..p.kw {
-                        let (x0, x1) = valid_range(p.w_out, p.w_in, p.sw, kx, p.pad_left);
-                        if x0 >= x1 {
-                            continue;
-                        }
-                        let mut wt = [0.0f32; N];
-                        for (j, wj) in wt.iter_mut().enumerate() {
-                            *wj = *w.add(((oc0 + j) * cin_g + ic) * ksz + ky * p.kw + kx);
-                        }
-                        let src = in_row.add(x0 * p.sw + kx - p.pad_left);
-                        if p.sw == 1 {
-                            let mut dst = rows;
-                            for d in dst.iter_mut() {
-                                *d = d.add(x0);
-                            }
-                            axpy_rows::<V, N>(x1 - x0, &wt, src, &dst);
-                        } else {
-                            let mut done = 0;
-                            while done < x1 - x0 {
-                                let len = core::cmp::min(GATHER, x1 - x0 - done);
-                                gather(len, src.add(done * p.sw), p.sw, tmp.as_mut_ptr());
-                                let mut dst = rows;
-                                for d in dst.iter_mut() {
-                                    *d = d.add(x0 + done);
-                                }
-                                axpy_rows::<V, N>(len, &wt, tmp.as_ptr(), &dst);
-                                done += len;
-                            }
-                        }
-                    }
-                }
-            }
-            for r in rows {
-                act_inplace::<V>(p.act, p.w_out, r);
-            }
-        }
-    }
-}
-
-/// 1x1, stride 1, unpadded: per group a GEMM `out[oc][px] = b[oc] + sum_ic w[oc][ic] in[ic][px]`
-/// over flat pixels, register-blocked 4 output channels x 2 vectors of pixels.
-///
-/// # Safety
-/// Contract of [`conv2d`] and `p.is_pointwise()`.
-#[inline(always)]
-unsafe fn pointwise<V: Simd>(
-    p: &ConvParams,
-    input: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-) {
-    let cin_g = p.c_in / p.groups;
-    let cout_g = p.c_out / p.groups;
-    let np = p.h_in * p.w_in;
-    for g in 0..p.groups {
-        // SAFETY: group `g` reads input channels `g*cin_g..`, weights rows `g*cout_g..`, all in
-        // bounds by the `conv2d` contract; the tiles below stay within `np` pixels.
-        unsafe {
-            let inp = input.add(g * cin_g * np);
-            let mut oc = g * cout_g;
-            let end = oc + cout_g;
-            while oc + 4 <= end {
-                pointwise_rows::<V, 4>(
-                    p.act,
-                    cin_g,
-                    np,
-                    inp,
-                    w.add(oc * cin_g),
-                    bias.add(oc),
-                    output.add(oc * np),
-                );
-                oc += 4;
-            }
-            while oc < end {
-                pointwise_rows::<V, 1>(
-                    p.act,
-                    cin_g,
-                    np,
-                    inp,
-                    w.add(oc * cin_g),
-                    bias.add(oc),
-                    output.add(oc * np),
-                );
-                oc += 1;
-            }
-        }
-    }
-}
-
-/// `MR` output channels of a pointwise conv over all `np` pixels.
-///
-/// # Safety
-/// `inp` valid for `k * np` reads, `w` for `MR * k`, `bias` for `MR`, `out` for `MR * np`
-/// writes; the CPU supports `V`'s ISA.
-#[inline(always)]
-unsafe fn pointwise_rows<V: Simd, const MR: usize>(
-    act: Act,
-    k: usize,
-    np: usize,
-    inp: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    out: *mut f32,
-) {
-    let mut px = 0;
-    // SAFETY: tiles cover pixels `[px, px + NV * LANES)` only while that is `<= np`; the scalar
-    // tail covers `px < np`.
-    unsafe {
-        while px + 2 * V::LANES <= np {
-            gemm_tile::<V, MR, 2>(act, k, np, inp.add(px), w, bias, out.add(px));
-            px += 2 * V::LANES;
-        }
-        while px + V::LANES <= np {
-            gemm_tile::<V, MR, 1>(act, k, np, inp.add(px), w, bias, out.add(px));
-            px += V::LANES;
-        }
-        while px < np {
-            for j in 0..MR {
-                let mut s = *bias.add(j);
-                for ic in 0..k {
-                    s += *w.add(j * k + ic) * *inp.add(ic * np + px);
-                }
-                *out.add(j * np + px) = act_s(act, s);
-            }
-            px += 1;
-        }
-    }
-}
-
-/// Register tile: `MR` channels x `NV` vectors of pixels, accumulated over `k` input channels.
-///
-/// # Safety
-/// `inp` valid for reads at `ic * np + [0, NV * LANES)` for `ic < k`, `out` likewise for writes
-/// at `j * np + ..` for `j < MR`, `w` for `MR * k` reads, `bias` for `MR`; `V`'s ISA available.
-// Explicit const-bounded indices keep the `MR x NV` accumulators in registers after unrolling.
-#[allow(clippy::needless_range_loop)]
-#[inline(always)]
-unsafe fn gemm_tile<V: Simd, const MR: usize, const NV: usize>(
-    act: Act,
-    k: usize,
-    np: usize,
-    inp: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    out: *mut f32,
-) {
-    // SAFETY: offsets as documented above.
-    unsafe {
-        let mut acc = [[V::zero(); NV]; MR];
-        for j in 0..MR {
-            let b = V::splat(*bias.add(j));
-            for a in acc[j].iter_mut() {
-                *a = b;
-            }
-        }
-        for ic in 0..k {
-            let mut x = [V::zero(); NV];
-            for (v, xv) in x.iter_mut().enumerate() {
-                *xv = V::load(inp.add(ic * np + v * V::LANES));
-            }
-            for j in 0..MR {
-                let wv = V::splat(*w.add(j * k + ic));
-                for v in 0..NV {
-                    acc[j][v] = V::fma(wv, x[v], acc[j][v]);
-                }
-            }
-        }
-        for j in 0..MR {
-            for v in 0..NV {
-                act_v::<V>(act, acc[j][v]).store(out.add(j * np + v * V::LANES));
-            }
+            direct::conv::<V>(p, input, w, bias, output, scratch);
         }
     }
 }
@@ -588,7 +354,9 @@ mod tests {
         let want = conv_ref(p, &x, &w, &b);
         check_isas(&std::format!("{p:?}"), &want, p.act != Act::None, |isa| {
             let mut out = vec![f32::NAN; p.output_len()];
-            conv2d_checked(isa, p, &x, &packed, &b, &mut out).unwrap();
+            // NaN scratch: a kernel that reads scratch it did not write shows up as NaN.
+            let mut scratch = vec![f32::NAN; p.scratch_len()];
+            conv2d_scratch_checked(isa, p, &x, &packed, &b, &mut out, &mut scratch).unwrap();
             out
         })
     }
@@ -732,6 +500,91 @@ mod tests {
     }
 
     #[test]
+    fn bands_and_channel_blocks() {
+        // (c_in, c_out, groups), (h, w), (kh, kw), (sh, sw), (pt, pb, pl, pr): big enough that
+        // the grid is split into several bands and the input channels into several blocks (the
+        // assertion below checks that), with c_out not a multiple of the tile's 4 or 8.
+        let cases = [
+            ((64, 13, 1), (20, 20), (3, 3), (1, 1), (1, 1, 1, 1)),
+            ((72, 9, 1), (23, 17), (3, 3), (1, 1), (1, 1, 1, 1)),
+            ((40, 11, 1), (31, 29), (3, 3), (2, 2), (1, 0, 0, 1)),
+            ((48, 5, 1), (26, 33), (5, 5), (3, 3), (2, 1, 1, 2)),
+            ((33, 7, 1), (30, 27), (4, 4), (4, 4), (0, 3, 3, 0)),
+            ((96, 18, 2), (19, 21), (3, 3), (1, 1), (1, 1, 1, 1)),
+            ((40, 6, 1), (24, 40), (1, 7), (1, 2), (0, 0, 3, 3)),
+            // Few channels on big planes: 8-channel blocks in bands of rows.
+            ((9, 5, 1), (60, 60), (3, 3), (1, 1), (1, 1, 1, 1)),
+            ((10, 9, 1), (61, 61), (3, 3), (2, 2), (0, 1, 1, 0)),
+            ((12, 3, 1), (64, 64), (5, 5), (3, 3), (2, 2, 2, 2)),
+            ((20, 4, 2), (50, 47), (3, 3), (1, 1), (1, 1, 1, 1)),
+        ];
+        let (mut blocked, mut banded) = (0, 0);
+        for (i, &(c, hw, k, st, pad)) in cases.iter().enumerate() {
+            let p = params(c, hw, k, st, pad, ACTS[i % 3]).unwrap();
+            let (kc, rows) = direct::band_dims(&p);
+            let g = direct::Grid::of(&p);
+            blocked += usize::from(kc < p.c_in / p.groups);
+            banded += usize::from(rows < g.hq);
+            assert!(
+                kc < p.c_in / p.groups || rows < g.hq,
+                "{p:?}: kc {kc} rows {rows}"
+            );
+            run_case(&p, 700 + i as u64, &[]);
+        }
+        assert!(blocked >= 5 && banded >= 3, "{blocked} {banded}");
+    }
+
+    #[test]
+    fn grid_junk_columns_and_lane_edges() {
+        // Row widths around every lane count, so grid rows (w + 2) put row breaks at every
+        // position inside a vector; c_out 1..9 around the tiles' 4 and 8 channels.
+        for (i, &w) in EDGE.iter().enumerate() {
+            for &(co, k) in &[(1usize, 3usize), (7, 3), (9, 5), (8, 2)] {
+                let pad = k / 2;
+                let p = params(
+                    (6, co, 1),
+                    (5, w),
+                    (k, k),
+                    (1, 1),
+                    (pad, k - 1 - pad, pad, k - 1 - pad),
+                    ACTS[i % 3],
+                )
+                .unwrap();
+                run_case(&p, (i * 37 + co) as u64, &[]);
+                // The same with stride 2: every column phase ends at a different place.
+                let p2 = ConvParams {
+                    sh: 2,
+                    sw: 2,
+                    h_out: out_size(5, k, 2, pad, k - 1 - pad).unwrap(),
+                    w_out: out_size(w, k, 2, pad, k - 1 - pad).unwrap(),
+                    ..p
+                };
+                run_case(&p2, (i * 41 + co) as u64, &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn pointwise_shifted_last_tile_and_small_planes() {
+        // Planes just above / below the 64-pixel panel threshold and around tile widths
+        // (16, 24, 48 pixels), many input channels.
+        for (i, &n) in [47usize, 48, 49, 63, 64, 65, 97, 143].iter().enumerate() {
+            let p = params(
+                (70, 11, 1),
+                (1, n),
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                ACTS[i % 3],
+            )
+            .unwrap();
+            assert!(p.is_pointwise());
+            assert_eq!(p.scratch_len() == 0, n >= direct::MAX_TW);
+            run_case(&p, 900 + n as u64, &[]);
+        }
+    }
+
+    #[test]
     fn all_activations_clamp() {
         for act in ACTS {
             let p = params((3, 4, 1), (5, 8), (3, 3), (1, 1), (1, 1, 1, 1), act).unwrap();
@@ -742,8 +595,11 @@ mod tests {
             let b = vec![0.5; p.c_out];
             let want = conv_ref(&p, &x, &w, &b);
             let mut out = vec![0.0; p.output_len()];
+            let mut packed = vec![0.0; p.packed_weight_len()];
+            pack_conv_weights(&p, &w, &mut packed).unwrap();
+            let mut scratch = vec![0.0; p.scratch_len()];
             for isa in isas() {
-                conv2d_checked(isa, &p, &x, &w, &b, &mut out).unwrap();
+                conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut out, &mut scratch).unwrap();
                 assert_close(isa.name(), &out, &want, TOL, false);
                 let lo = out.iter().cloned().fold(f32::INFINITY, f32::min);
                 let hi = out.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -787,6 +643,8 @@ mod tests {
             vec![0.0; 6],
         );
         let mut out = vec![0.0; p.output_len()];
+        let packed = vec![0.0; p.packed_weight_len()];
+        let mut scratch = vec![0.0; p.scratch_len()];
         assert_eq!(
             conv2d_checked(Isa::Scalar, &p, &x[1..], &w, &b, &mut out),
             Err(KernelError::BadLength {
@@ -796,7 +654,7 @@ mod tests {
             })
         );
         assert_eq!(
-            conv2d_checked(Isa::Scalar, &p, &x, &w, &b[..5], &mut out),
+            conv2d_checked(Isa::Scalar, &p, &x, &packed, &b[..5], &mut out),
             Err(KernelError::BadLength {
                 what: "bias",
                 expected: 6,
@@ -809,10 +667,18 @@ mod tests {
         assert!(matches!(bad.validate(), Err(KernelError::BadParams(_))));
         let bad = ConvParams { sw: 0, ..p };
         assert!(matches!(bad.validate(), Err(KernelError::BadParams(_))));
+        assert_eq!(
+            conv2d_checked(Isa::Scalar, &p, &x, &packed, &b, &mut out),
+            Err(KernelError::BadLength {
+                what: "scratch",
+                expected: p.scratch_len(),
+                found: 0
+            })
+        );
         let unavailable = Isa::ALL.iter().copied().find(|i| !i.is_available());
         if let Some(isa) = unavailable {
             assert_eq!(
-                conv2d_checked(isa, &p, &x, &w, &b, &mut out),
+                conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut out, &mut scratch),
                 Err(KernelError::IsaUnavailable(isa))
             );
         }

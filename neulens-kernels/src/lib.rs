@@ -18,10 +18,12 @@ mod macros;
 mod common;
 pub mod conv;
 pub mod dense;
+mod direct;
 pub mod eltwise;
 pub mod isa;
 pub mod pool;
 pub mod simd;
+pub mod winograd;
 
 #[cfg(test)]
 mod testutil;

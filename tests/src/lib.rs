@@ -15,6 +15,9 @@ pub struct ModelEntry {
     pub output_len: usize,
     pub arena_len: usize,
     pub macs: u64,
+    /// Max |compiled − reference| / RMS(reference) allowed: from the conv algorithms in the build
+    /// report (1e-5 direct and Winograd F(2,3), 1e-4 F(4,3), 3e-4 F(6,3); see tests/build.rs).
+    pub tolerance: f64,
     /// The model's `infer_slices`.
     pub infer: InferFn,
 }

@@ -50,8 +50,7 @@ fn main() -> ! {
     let stack_used = stack_top - low;
 
     let Ok(mut out) = hio::hstdout() else {
-        debug::exit(debug::EXIT_FAILURE);
-        loop {}
+        exit(false)
     };
     let ok = report(&mut out, neulens::active_isa(), &output).is_ok()
         && neulens_firmware::features_line(&mut out, arena).is_ok()
@@ -64,12 +63,20 @@ fn main() -> ! {
             INPUT.as_ptr() as usize
         )
         .is_ok();
+    exit(ok)
+}
+
+/// Ends the QEMU run with a success or failure exit code (semihosting SYS_EXIT).
+fn exit(ok: bool) -> ! {
     debug::exit(if ok {
         debug::EXIT_SUCCESS
     } else {
         debug::EXIT_FAILURE
     });
-    loop {}
+    // Only reached without a debugger/semihosting host: sleep forever.
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[exception]
@@ -77,8 +84,7 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     if let Ok(mut out) = hio::hstdout() {
         let _ = writeln!(out, "hard fault: {frame:?}");
     }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    exit(false)
 }
 
 #[panic_handler]
@@ -86,6 +92,5 @@ fn panic(info: &PanicInfo) -> ! {
     if let Ok(mut out) = hio::hstdout() {
         let _ = writeln!(out, "panic: {info}");
     }
-    debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    exit(false)
 }

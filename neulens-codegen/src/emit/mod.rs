@@ -139,6 +139,51 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                     });
                     quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o, #sc);)
                 }
+                Kernel::Winograd {
+                    p,
+                    tile,
+                    input,
+                    weight,
+                    bias,
+                    output,
+                    scratch,
+                } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    let (ci, hi, wi, co, ho, wo) =
+                        (p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out);
+                    let (kh, kw, sh, sw, pt, pl, g) =
+                        (p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.groups);
+                    let act = kact_tokens(p.act);
+                    let (il, ol) = (input.len, output.len);
+                    let t = match tile {
+                        neulens_kernels::winograd::WinogradTile::F2 => quote!(F2),
+                        neulens_kernels::winograd::WinogradTile::F4 => quote!(F4),
+                        neulens_kernels::winograd::WinogradTile::F6 => quote!(F6),
+                    };
+                    let tid = format_ident!("T{}", pid - 1);
+                    let sl = neulens_kernels::winograd::scratch_len(p, *tile);
+                    let wl = neulens_kernels::winograd::packed_weight_len(p, *tile);
+                    params.push(quote! {
+                        const #id: ::neulens::kernels::conv::ConvParams = ::neulens::kernels::conv::ConvParams {
+                            c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
+                            kh: #kh, kw: #kw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
+                            groups: #g, act: #act,
+                        };
+                        const #tid: ::neulens::kernels::winograd::WinogradTile = ::neulens::kernels::winograd::WinogradTile::#t;
+                        ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
+                        ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
+                        ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::supported(&#id));
+                        ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::scratch_len(&#id, #tid) == #sl);
+                        ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::packed_weight_len(&#id, #tid) == #wl);
+                    });
+                    let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
+                    let sc = match scratch {
+                        Some(s) => wr(s),
+                        None => quote!(core::ptr::null_mut()),
+                    };
+                    quote!(::neulens::kernels::winograd::winograd_conv2d(isa, &#id, #tid, #i, #wp, #bp, #o, #sc);)
+                }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
                     let id = format_ident!("P{}", pid);
                     pid += 1;
@@ -440,6 +485,16 @@ pub fn pretty(tokens: &TokenStream, header: &str) -> String {
         Ok(file) => prettyplease::unparse(&file),
         Err(_) => tokens.to_string(),
     };
+    // Comments are not tokens: put the `infer` block's SAFETY argument back as a comment.
+    let body = body.replacen(
+        "\n    unsafe {\n",
+        "\n    // SAFETY: every pointer is a base pointer plus a constant offset whose range is proven\n    \
+         // within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by the const assertions above;\n    \
+         // BLOB is 64-byte aligned; a kernel's output never overlaps its inputs except the exact\n    \
+         // in-place aliasing the eltwise kernels allow; `isa` is compiled in or detected.\n    \
+         unsafe {\n",
+        1,
+    );
     format!("{header}\n{body}")
 }
 

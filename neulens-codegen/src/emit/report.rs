@@ -16,7 +16,7 @@ pub fn text(plan: &Plan, spec_label: &str, notes: &[String]) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "{:>3}  {:<20} {:<16} {:<14} {:<10} {:>14} {:>12}  storage",
+        "{:>3}  {:<20} {:<16} {:<14} {:<11} {:>14} {:>12}  storage",
         "#", "layer", "op", "output", "algorithm", "MACs", "weights B"
     );
     for (i, st) in plan.steps.iter().enumerate() {
@@ -32,7 +32,7 @@ pub fn text(plan: &Plan, spec_label: &str, notes: &[String]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:>3}  {:<20} {:<16} {:<14} {:<10} {:>14} {:>12}  {}",
+            "{:>3}  {:<20} {:<16} {:<14} {:<11} {:>14} {:>12}  {}",
             i + 1,
             st.name,
             st.op,
@@ -42,6 +42,14 @@ pub fn text(plan: &Plan, spec_label: &str, notes: &[String]) -> String {
             group(st.weight_bytes as u64),
             storage
         );
+    }
+    let whys: Vec<_> = plan.steps.iter().filter(|st| !st.why.is_empty()).collect();
+    if !whys.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "algorithm choices:");
+        for st in whys {
+            let _ = writeln!(s, "  {:<20} {}: {}", st.name, st.algo, st.why);
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "total MACs     {}", group(plan.macs));

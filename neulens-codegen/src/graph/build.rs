@@ -1,7 +1,9 @@
 //! Builds the validated `Graph` from a parsed spec: name resolution, topological order, shape
 //! inference and weight binding, pushing every problem found into one `Diagnostics`.
 
-use super::{Act, BatchNormOp, ConvOp, DenseOp, Graph, Node, Op, Pad, PoolOp, Shape, Tensor};
+use super::{
+    Act, AlgoRequest, BatchNormOp, ConvOp, DenseOp, Graph, Node, Op, Pad, PoolOp, Shape, Tensor,
+};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{LayerSpec, OpSpec, Spec};
@@ -408,6 +410,34 @@ impl Builder<'_, '_> {
                         .found(c.groups.to_string());
                     self.diags.push(d);
                     return None;
+                }
+                if matches!(
+                    c.algo,
+                    AlgoRequest::Winograd2 | AlgoRequest::Winograd4 | AlgoRequest::Winograd6
+                ) {
+                    let found = if c.kernel != [3, 3] {
+                        format!("kernel {}×{}", c.kernel[0], c.kernel[1])
+                    } else if c.stride != [1, 1] {
+                        format!("stride {}×{}", c.stride[0], c.stride[1])
+                    } else if c.groups != 1 {
+                        format!("groups {}", c.groups)
+                    } else {
+                        String::new()
+                    };
+                    if !found.is_empty() {
+                        let d = self
+                            .diag(
+                                l.loc_of("algo"),
+                                format!(
+                                    "winograd needs a 3×3 stride-1 conv with groups 1 (found {found})"
+                                ),
+                            )
+                            .layer(&l.name)
+                            .expected("kernel [3, 3], stride 1, groups 1, or `algo: auto`/`direct`")
+                            .found(found);
+                        self.diags.push(d);
+                        return None;
+                    }
                 }
                 let (h, w) = self.window(l, first, c.kernel, c.stride, c.pad)?;
                 let shape = Shape::new(c.out, h, w);
@@ -1171,6 +1201,32 @@ layers:
             "`groups` must divide the input channels and `out`"
         );
         assert_eq!(at(&d), pos(&text, "2 }", 0));
+    }
+
+    #[test]
+    fn error_winograd_needs_3x3_stride_1_ungrouped() {
+        let text = spec("  - { name: c5, op: conv, out: 4, kernel: 5, pad: 2, algo: winograd4 }\n");
+        let d = one_error(&text);
+        assert_eq!(
+            d.message,
+            "winograd needs a 3×3 stride-1 conv with groups 1 (found kernel 5×5)"
+        );
+        assert_eq!(d.layer.as_deref(), Some("c5"));
+        assert_eq!(at(&d), pos(&text, "winograd4", 0));
+        let text =
+            spec("  - { name: s, op: conv, out: 4, kernel: 3, stride: 2, algo: winograd2 }\n");
+        assert!(one_error(&text).message.ends_with("(found stride 2×2)"));
+        let text =
+            spec("  - { name: g, op: conv, out: 3, kernel: 3, groups: 3, algo: winograd6 }\n");
+        assert!(one_error(&text).message.ends_with("(found groups 3)"));
+        let text = spec("  - { name: ok, op: conv, out: 3, kernel: 3, pad: 1, algo: winograd6 }\n");
+        let (g, d) = run(&text, &mut Mock::auto());
+        assert!(d.is_empty(), "{d:#?}");
+        let g = g.unwrap();
+        let Op::Conv(c) = &g.nodes[1].op else {
+            panic!("conv expected")
+        };
+        assert_eq!(c.algo, AlgoRequest::Winograd6);
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub enum AlgoRequest {
     #[default]
     Auto,
     Direct,
+    /// Winograd F(2,3) (`algo: winograd2`; 3×3 stride-1 ungrouped convs only).
+    Winograd2,
+    /// Winograd F(4,3) (`algo: winograd4`).
+    Winograd4,
+    /// Winograd F(6,3) (`algo: winograd6`).
+    Winograd6,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -35,20 +35,27 @@ impl Assignment {
                         && self.lifetimes[b].0 <= t
                         && t <= self.lifetimes[b].1
                 })
-                .map(|b| self.lens[b])
+                .map(|b| self.lens[b].div_ceil(ARENA_ALIGN) * ARENA_ALIGN)
                 .sum();
             if live > best.1 {
                 best = (t, live);
             }
         }
-        format!("`{}` with {} bytes live", g.nodes[best.0].name, best.1 * 4)
+        format!(
+            "`{}` with {} bytes live, kernel scratch included",
+            g.nodes[best.0].name,
+            best.1 * 4
+        )
     }
 
     fn storage_of(&self, b: usize) -> Option<Storage> {
-        self.buffer_of
+        let of_value = self
+            .buffer_of
             .iter()
             .position(|&x| x == b)
-            .map(|n| self.value[n].storage)
+            .map(|n| self.value[n].storage);
+        // Scratch buffers hold no value; they always live in the arena.
+        of_value.or_else(|| self.scratch.iter().flatten().next().map(|s| s.storage))
     }
 }
 

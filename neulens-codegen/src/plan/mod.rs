@@ -9,6 +9,7 @@ use crate::graph::{node_macs, Act, AlgoRequest, Graph, Op, Shape};
 use neulens_kernels::conv::ConvParams;
 use neulens_kernels::dense::DenseParams;
 use neulens_kernels::pool::PoolParams;
+use neulens_kernels::winograd::{self, WinogradTile};
 
 /// Every tensor in the weight blob starts on a multiple of this many f32 (64 bytes).
 pub const WEIGHT_ALIGN: usize = 16;
@@ -62,6 +63,8 @@ pub enum ConvAlgo {
     Pointwise,
     /// One filter per input channel (groups == input channels).
     Depthwise,
+    /// Winograd F(m×m, 3×3) (3×3, stride 1, groups 1).
+    Winograd(WinogradTile),
 }
 
 impl ConvAlgo {
@@ -70,6 +73,7 @@ impl ConvAlgo {
             ConvAlgo::Direct => "direct",
             ConvAlgo::Pointwise => "gemm-1x1",
             ConvAlgo::Depthwise => "depthwise",
+            ConvAlgo::Winograd(t) => t.name(),
         }
     }
 }
@@ -85,6 +89,17 @@ pub enum Kernel {
         bias: usize,
         output: BufRef,
         /// `p.scratch_len()` f32 of arena, live only during this call (None when 0).
+        scratch: Option<BufRef>,
+    },
+    /// Winograd convolution; `weight` holds `U = G g Gᵀ` packed by `winograd::pack_weights`.
+    Winograd {
+        p: ConvParams,
+        tile: WinogradTile,
+        input: BufRef,
+        weight: usize,
+        bias: usize,
+        output: BufRef,
+        /// `winograd::scratch_len(p, tile)` f32 of arena, live only during this call.
         scratch: Option<BufRef>,
     },
     MaxPool {
@@ -146,6 +161,12 @@ impl Kernel {
                 output,
                 scratch,
                 ..
+            }
+            | Kernel::Winograd {
+                input,
+                output,
+                scratch,
+                ..
             } => {
                 let mut v = vec![*input, *output];
                 v.extend(*scratch);
@@ -169,6 +190,16 @@ impl Kernel {
             } => {
                 vec![(*weight, p.packed_weight_len()), (*bias, p.c_out)]
             }
+            Kernel::Winograd {
+                p,
+                tile,
+                weight,
+                bias,
+                ..
+            } => vec![
+                (*weight, winograd::packed_weight_len(p, *tile)),
+                (*bias, p.c_out),
+            ],
             Kernel::Dense {
                 p, weight, bias, ..
             } => {
@@ -191,6 +222,8 @@ pub struct Step {
     pub op: &'static str,
     /// The algorithm, as shown in the report.
     pub algo: &'static str,
+    /// Why `algo` was chosen (convs: the cost model's estimate), empty when there was no choice.
+    pub why: String,
     pub shape: Shape,
     pub macs: u64,
     /// Bytes of weights this layer reads from the blob.
@@ -228,15 +261,60 @@ impl Plan {
 }
 
 /// Plans a lowered graph (batchnorm already folded). Fails only on the arena budget.
+///
+/// When `algo: auto` picked Winograd somewhere and the plan then exceeds the arena budget, the
+/// model is planned again without automatic Winograd (its scratch is what grew the arena); if
+/// that fails too, its error (the smaller arena) is the one reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
+    match plan_with(g, true) {
+        Err(_) if g.arena_budget.is_some() && auto_picks_winograd(g) => plan_with(g, false),
+        r => r,
+    }
+}
+
+/// Whether `algo: auto` chooses Winograd for some conv of `g`.
+fn auto_picks_winograd(g: &Graph) -> bool {
+    g.nodes.iter().enumerate().any(|(i, n)| match &n.op {
+        Op::Conv(c) if c.algo == AlgoRequest::Auto => matches!(
+            choose_conv_algo(&conv_params(g, i, c), c.algo),
+            ConvAlgo::Winograd(_)
+        ),
+        _ => false,
+    })
+}
+
+fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
+    // The algorithm of every conv (with the cost model's reason).
+    let algos: Vec<Option<(ConvAlgo, String)>> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match &n.op {
+            Op::Conv(c) => {
+                let p = conv_params(g, i, c);
+                let (a, why) = choose_conv_algo_why(&p, c.algo);
+                Some(match a {
+                    ConvAlgo::Winograd(_) if !auto_winograd && c.algo == AlgoRequest::Auto => (
+                        ConvAlgo::Direct,
+                        "winograd scratch would exceed the arena budget".to_string(),
+                    ),
+                    _ => (a, why),
+                })
+            }
+            _ => None,
+        })
+        .collect();
     // Scratch memory per node (live only while the node runs), from the kernels' contracts.
     let scratch: Vec<usize> = g
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| match &n.op {
-            Op::Conv(c) => conv_params(g, i, c).scratch_len(),
+        .map(|(i, n)| match (&n.op, &algos[i]) {
+            (Op::Conv(c), Some((ConvAlgo::Winograd(t), _))) => {
+                winograd::scratch_len(&conv_params(g, i, c), *t)
+            }
+            (Op::Conv(c), _) => conv_params(g, i, c).scratch_len(),
             _ => 0,
         })
         .collect();
@@ -259,17 +337,34 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
         let s = n.shape;
         let mut kernels = Vec::new();
         let mut algo = "-";
+        let mut why = String::new();
         let weights_before = blob.data.len();
         match &n.op {
             Op::Input => {}
             Op::Conv(c) => {
                 let p = conv_params(g, i, c);
-                let a = choose_conv_algo(&p, c.algo);
+                let (a, reason) = algos[i]
+                    .clone()
+                    .unwrap_or((ConvAlgo::Direct, String::new()));
                 algo = a.name();
-                let mut packed = vec![0.0f32; p.packed_weight_len()];
-                if let Err(e) =
-                    neulens_kernels::conv::pack_conv_weights(&p, &c.weight.data, &mut packed)
-                {
+                why = reason;
+                let (packed, packed_ok) = match a {
+                    ConvAlgo::Winograd(t) => {
+                        let mut packed = vec![0.0f32; winograd::packed_weight_len(&p, t)];
+                        let r = winograd::pack_weights(&p, t, &c.weight.data, &mut packed);
+                        (packed, r)
+                    }
+                    _ => {
+                        let mut packed = vec![0.0f32; p.packed_weight_len()];
+                        let r = neulens_kernels::conv::pack_conv_weights(
+                            &p,
+                            &c.weight.data,
+                            &mut packed,
+                        );
+                        (packed, r)
+                    }
+                };
+                if let Err(e) = packed_ok {
                     diags.push(
                         Diagnostic::new(
                             &g.file,
@@ -284,14 +379,25 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
                     Some(b) => blob.push(&b.data),
                     None => blob.push(&vec![0.0; s.c]),
                 };
-                kernels.push(Kernel::Conv {
-                    p,
-                    algo: a,
-                    input: ins[0],
-                    weight,
-                    bias,
-                    output: out,
-                    scratch: storage.scratch[i],
+                kernels.push(match a {
+                    ConvAlgo::Winograd(tile) => Kernel::Winograd {
+                        p,
+                        tile,
+                        input: ins[0],
+                        weight,
+                        bias,
+                        output: out,
+                        scratch: storage.scratch[i],
+                    },
+                    _ => Kernel::Conv {
+                        p,
+                        algo: a,
+                        input: ins[0],
+                        weight,
+                        bias,
+                        output: out,
+                        scratch: storage.scratch[i],
+                    },
                 });
             }
             Op::MaxPool(pl) | Op::AvgPool(pl) => {
@@ -445,6 +551,7 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
             name: n.name.clone(),
             op: n.op.name(),
             algo,
+            why,
             shape: s,
             macs: node_macs(g, i),
             weight_bytes: (blob.data.len() - weights_before) * 4,
@@ -521,12 +628,99 @@ fn conv_params(g: &Graph, i: usize, c: &crate::graph::ConvOp) -> ConvParams {
     }
 }
 
-/// The algorithm rule of this version: 1×1/stride 1/unpadded → GEMM; depthwise → depthwise;
-/// otherwise direct. (`algo: direct` forces the general direct kernel.)
+/// The algorithm rule: 1×1/stride 1/unpadded → GEMM; depthwise → depthwise; 3×3 stride-1
+/// ungrouped → the cheapest of direct and Winograd F2/F4/F6 by [`conv_cost`]; otherwise direct.
+/// `algo: direct` forces the general direct kernel, `algo: winogradN` forces F(N,3) (the graph
+/// stage has already rejected ineligible convs; if one gets here anyway it runs direct).
 pub fn choose_conv_algo(p: &ConvParams, req: AlgoRequest) -> ConvAlgo {
-    if req == AlgoRequest::Direct {
-        return ConvAlgo::Direct;
+    choose_conv_algo_why(p, req).0
+}
+
+/// [`choose_conv_algo`] plus a one-line reason for the build report.
+pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, String) {
+    let forced = match req {
+        AlgoRequest::Direct => return (ConvAlgo::Direct, "forced (algo: direct)".to_string()),
+        AlgoRequest::Winograd2 => Some(WinogradTile::F2),
+        AlgoRequest::Winograd4 => Some(WinogradTile::F4),
+        AlgoRequest::Winograd6 => Some(WinogradTile::F6),
+        AlgoRequest::Auto => None,
+    };
+    if let Some(t) = forced {
+        if winograd::supported(p) {
+            let why = format!(
+                "forced (algo: winograd{}); {:.1}× fewer MACs",
+                t.m(),
+                p.macs() as f64 / winograd::transformed_macs(p, t) as f64
+            );
+            return (ConvAlgo::Winograd(t), why);
+        }
+        return (ConvAlgo::Direct, "winograd not applicable".to_string());
     }
+    if winograd::supported(p) {
+        let direct = conv_cost(p, ConvAlgo::Direct);
+        let mut best = (ConvAlgo::Direct, direct);
+        for t in WinogradTile::ALL {
+            let c = conv_cost(p, ConvAlgo::Winograd(t));
+            if c < best.1 {
+                best = (ConvAlgo::Winograd(t), c);
+            }
+        }
+        let why = match best.0 {
+            ConvAlgo::Winograd(t) => format!(
+                "{:.1}× fewer MACs, est. {:.1}× faster than direct",
+                p.macs() as f64 / winograd::transformed_macs(p, t) as f64,
+                direct / best.1
+            ),
+            _ => "cost model: direct is cheapest for this shape".to_string(),
+        };
+        return (best.0, why);
+    }
+    (choose_basic(p), String::new())
+}
+
+// The cost model of `algo: auto` for 3×3 stride-1 convs, in estimated nanoseconds. Calibrated
+// on this machine (Xeon, AVX-512, one thread) from `cargo bench --bench kernels -- winograd`
+// (docs/BENCHMARKS.md, "Winograd"): a least-squares fit of the Winograd times of C1–C4 and the
+// direct kernel's mean ns/MAC, within ±25 % on those shapes.
+
+/// ns per MAC of the direct kernel (≈ 95 GFLOP/s).
+pub const COST_DIRECT_MAC: f64 = 0.021;
+/// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
+/// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
+pub const COST_WINO_GEMM_MAC: f64 = 0.017;
+/// ns per transformed value (input `tiles × positions × c_in` plus output
+/// `tiles × positions × c_out`): gather, transform, scatter.
+pub const COST_WINO_TRANSFORM: f64 = 0.75;
+/// ns per f32 of transformed weights U streamed from memory (U is read once per tile block).
+pub const COST_WINO_WEIGHT: f64 = 0.16;
+
+/// Estimated ns of a conv with `algo` (see the constants above): direct
+/// `MACs × COST_DIRECT_MAC`; Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed
+/// values × COST_WINO_TRANSFORM + U floats × tile blocks × COST_WINO_WEIGHT`, or infinite when
+/// a tile block of the transformed input does not fit the cache budget
+/// (`winograd::block_fits_cache`).
+pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
+    match algo {
+        ConvAlgo::Winograd(t) => {
+            if !winograd::block_fits_cache(p, t) {
+                return f64::INFINITY;
+            }
+            let tiles = p.h_out.div_ceil(t.m()) * p.w_out.div_ceil(t.m());
+            let nb = winograd::tiles_per_block(p, t);
+            let blocks = tiles.div_ceil(nb);
+            let padded = tiles / nb * nb + (tiles % nb).div_ceil(16) * 16;
+            let pos = t.positions() as f64;
+            let gemm = padded as f64 * pos * (p.c_in * p.c_out) as f64;
+            let values = tiles as f64 * pos * (p.c_in + p.c_out) as f64;
+            let weights = winograd::packed_weight_len(p, t) as f64 * blocks as f64;
+            gemm * COST_WINO_GEMM_MAC + values * COST_WINO_TRANSFORM + weights * COST_WINO_WEIGHT
+        }
+        _ => p.macs() as f64 * COST_DIRECT_MAC,
+    }
+}
+
+/// The non-Winograd rule: 1×1 GEMM, depthwise, or direct.
+fn choose_basic(p: &ConvParams) -> ConvAlgo {
     if p.groups == 1
         && p.kh == 1
         && p.kw == 1
@@ -717,6 +911,9 @@ mod tests {
     #[test]
     fn arena_budget_is_enforced_with_a_clear_message() {
         let mut g = residual();
+        // What the plan needs without a budget (two live 4×6×6 maps plus any kernel scratch).
+        let need = plan(&g).unwrap().arena_bytes();
+        assert!(need >= 2 * 144 * 4, "{need}");
         g.arena_budget = Some((
             100,
             Loc {
@@ -730,9 +927,89 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("test.yaml:9:22"), "{msg}");
         assert!(msg.contains("expected at most 100 bytes"), "{msg}");
-        assert!(msg.contains("found 1152 bytes"), "{msg}");
-        g.arena_budget = Some((1152, Loc::UNKNOWN));
+        assert!(msg.contains(&format!("found {need} bytes")), "{msg}");
+        g.arena_budget = Some((need as u64 - 1, Loc::UNKNOWN));
+        assert!(plan(&g).is_err());
+        g.arena_budget = Some((need as u64, Loc::UNKNOWN));
         assert!(plan(&g).is_ok());
+    }
+
+    #[test]
+    fn winograd_is_forced_or_chosen_by_cost() {
+        let p = |c: usize, hw: usize, k: usize, s: usize| ConvParams {
+            c_in: c,
+            h_in: hw,
+            w_in: hw,
+            c_out: c,
+            h_out: (hw + 2 - k) / s + 1,
+            w_out: (hw + 2 - k) / s + 1,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            pad_top: 1,
+            pad_left: 1,
+            groups: 1,
+            act: neulens_kernels::Act::Relu,
+        };
+        // Forced tile sizes; an ineligible conv runs direct.
+        let big = p(64, 56, 3, 1);
+        for (req, t) in [
+            (AlgoRequest::Winograd2, WinogradTile::F2),
+            (AlgoRequest::Winograd4, WinogradTile::F4),
+            (AlgoRequest::Winograd6, WinogradTile::F6),
+        ] {
+            assert_eq!(choose_conv_algo(&big, req), ConvAlgo::Winograd(t));
+            assert_eq!(choose_conv_algo(&p(64, 56, 3, 2), req), ConvAlgo::Direct);
+        }
+        assert_eq!(
+            choose_conv_algo(&big, AlgoRequest::Direct),
+            ConvAlgo::Direct
+        );
+        // Auto: the ResNet body convs of issue 4 go Winograd; a 3-channel conv and a stride-2
+        // conv stay direct.
+        for (c, hw) in [(64, 56), (128, 28), (256, 14), (512, 7)] {
+            let (a, why) = choose_conv_algo_why(&p(c, hw, 3, 1), AlgoRequest::Auto);
+            assert!(matches!(a, ConvAlgo::Winograd(_)), "{c}x{hw}: {a:?}");
+            assert!(why.contains("fewer MACs"), "{why}");
+        }
+        assert_eq!(
+            choose_conv_algo(&p(3, 32, 3, 1), AlgoRequest::Auto),
+            ConvAlgo::Direct
+        );
+        assert_eq!(
+            choose_conv_algo(&p(64, 56, 3, 2), AlgoRequest::Auto),
+            ConvAlgo::Direct
+        );
+    }
+
+    #[test]
+    fn winograd_kernel_gets_packed_u_and_scratch() {
+        let mut g = residual();
+        if let Op::Conv(c) = &mut g.nodes[2].op {
+            c.algo = AlgoRequest::Winograd4;
+        }
+        let plan = plan(&g).unwrap();
+        let st = plan.steps.iter().find(|s| s.name == "c2").unwrap();
+        assert_eq!(st.algo, "winograd-f4");
+        let Kernel::Winograd {
+            p, tile, scratch, ..
+        } = &st.kernels[0]
+        else {
+            panic!("{:?}", st.kernels)
+        };
+        assert_eq!(*tile, WinogradTile::F4);
+        assert_eq!(
+            scratch.map(|s| s.len),
+            Some(winograd::scratch_len(p, *tile))
+        );
+        let (_, len) = st.kernels[0].weight_ranges()[0];
+        assert_eq!(len, winograd::packed_weight_len(p, *tile));
+        let report = crate::emit::report::text(&plan, "test.yaml", &[]);
+        assert!(
+            report.contains("winograd-f4: forced (algo: winograd4)"),
+            "{report}"
+        );
     }
 
     #[test]

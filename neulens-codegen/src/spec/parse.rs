@@ -731,11 +731,18 @@ impl Cx<'_> {
                 let groups = field!("groups", 1, |n| self.usize("groups", n, 1, MAX_CHANNELS));
                 let bias = field!("bias", None, |n| self.bool("bias", n).map(Some));
                 let algo = field!("algo", AlgoRequest::Auto, |n| {
-                    self.choice("algo", n, &["auto", "direct"])
-                        .map(|a| match a {
-                            "direct" => AlgoRequest::Direct,
-                            _ => AlgoRequest::Auto,
-                        })
+                    self.choice(
+                        "algo",
+                        n,
+                        &["auto", "direct", "winograd2", "winograd4", "winograd6"],
+                    )
+                    .map(|a| match a {
+                        "direct" => AlgoRequest::Direct,
+                        "winograd2" => AlgoRequest::Winograd2,
+                        "winograd4" => AlgoRequest::Winograd4,
+                        "winograd6" => AlgoRequest::Winograd6,
+                        _ => AlgoRequest::Auto,
+                    })
                 });
                 OpSpec::Conv(ConvSpec {
                     out,
@@ -977,6 +984,14 @@ mod tests {
             }
         );
         assert_eq!((c.bias, c.algo), (Some(false), AlgoRequest::Direct));
+        for (name, want) in [
+            ("winograd2", AlgoRequest::Winograd2),
+            ("winograd4", AlgoRequest::Winograd4),
+            ("winograd6", AlgoRequest::Winograd6),
+            ("auto", AlgoRequest::Auto),
+        ] {
+            assert_eq!(conv(&format!("kernel: 3, algo: {name}")).algo, want);
+        }
         let c = conv("kernel: 3, pad: [1, 2, 3, 4]");
         assert_eq!(
             c.pad,

@@ -11,6 +11,9 @@ pub struct Avx2(pub __m256);
 
 impl Simd for Avx2 {
     const LANES: usize = 8;
+    // 16 YMM registers: 4 x 3 accumulators + 3 pixel vectors + 1 broadcast.
+    const CONV_MR: usize = 4;
+    const CONV_NV: usize = 3;
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.

@@ -11,6 +11,9 @@ pub struct Avx512(pub __m512);
 
 impl Simd for Avx512 {
     const LANES: usize = 16;
+    // 32 ZMM registers: 8 x 3 accumulators + 3 pixel vectors + 1 broadcast.
+    const CONV_MR: usize = 8;
+    const CONV_NV: usize = 3;
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: the caller guarantees the CPU supports AVX-512F.
@@ -30,6 +33,18 @@ impl Simd for Avx512 {
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the caller guarantees `p` is valid for LANES writes and AVX-512F support.
         unsafe { _mm512_storeu_ps(p, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn compress_store(self, mask: u32, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for `mask.count_ones()` writes (exactly
+        // what `vcompressps` writes) and AVX-512F support.
+        unsafe { _mm512_mask_compressstoreu_ps(p.cast(), mask as __mmask16, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn expand_load(mask: u32, p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for `mask.count_ones()` reads (exactly
+        // what `vexpandps` reads; masked-off elements are not accessed) and AVX-512F support.
+        unsafe { Self(_mm512_maskz_expandloadu_ps(mask as __mmask16, p.cast())) }
     }
     #[inline(always)]
     unsafe fn add(a: Self, b: Self) -> Self {

@@ -25,6 +25,12 @@ pub mod neon;
 pub trait Simd: Copy {
     /// f32 lanes per vector.
     const LANES: usize;
+    /// Output channels of the convolution microkernel's register tile (1, 2, 4 or 8; divides
+    /// the packing width 8).
+    const CONV_MR: usize = 4;
+    /// Vectors of output pixels in the convolution microkernel's register tile (1 to 4;
+    /// `CONV_NV * LANES <= 64`).
+    const CONV_NV: usize = 2;
     /// All lanes set to `x`.
     ///
     /// # Safety
@@ -70,6 +76,51 @@ pub trait Simd: Copy {
     /// # Safety
     /// The CPU supports this ISA.
     unsafe fn min(a: Self, b: Self) -> Self;
+    /// Stores the lanes whose bit is set in `mask` (bit `i` = lane `i`), in lane order, to
+    /// consecutive floats at `p`.
+    ///
+    /// # Safety
+    /// `p` is valid for `mask.count_ones()` writes; `mask < 1 << LANES`; the CPU supports this
+    /// ISA.
+    #[inline(always)]
+    unsafe fn compress_store(self, mask: u32, p: *mut f32) {
+        let mut t = [0.0f32; 16];
+        debug_assert!(Self::LANES <= 16);
+        // SAFETY: `t` holds at least LANES floats; the `k`-th set bit writes `p + k`, and there
+        // are `mask.count_ones()` of them.
+        unsafe {
+            self.store(t.as_mut_ptr());
+            let mut k = 0;
+            for (i, &v) in t.iter().enumerate().take(Self::LANES) {
+                if mask >> i & 1 != 0 {
+                    *p.add(k) = v;
+                    k += 1;
+                }
+            }
+        }
+    }
+    /// The inverse of [`Simd::compress_store`]: lanes whose bit is set in `mask` take
+    /// consecutive floats from `p` in lane order; the other lanes are zero.
+    ///
+    /// # Safety
+    /// `p` is valid for `mask.count_ones()` reads; `mask < 1 << LANES`; the CPU supports this
+    /// ISA.
+    #[inline(always)]
+    unsafe fn expand_load(mask: u32, p: *const f32) -> Self {
+        let mut t = [0.0f32; 16];
+        debug_assert!(Self::LANES <= 16);
+        // SAFETY: as `compress_store`, reading instead of writing.
+        unsafe {
+            let mut k = 0;
+            for (i, v) in t.iter_mut().enumerate().take(Self::LANES) {
+                if mask >> i & 1 != 0 {
+                    *v = *p.add(k);
+                    k += 1;
+                }
+            }
+            Self::load(t.as_ptr())
+        }
+    }
     /// Sum of all lanes.
     ///
     /// # Safety

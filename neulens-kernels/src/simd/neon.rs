@@ -11,6 +11,9 @@ pub struct Neon(pub float32x4_t);
 
 impl Simd for Neon {
     const LANES: usize = 4;
+    // 32 Q registers: 8 x 3 accumulators + 3 pixel vectors + 1 broadcast.
+    const CONV_MR: usize = 8;
+    const CONV_NV: usize = 3;
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: NEON is baseline on aarch64.
@@ -48,13 +51,16 @@ impl Simd for Neon {
     }
     #[inline(always)]
     unsafe fn max(a: Self, b: Self) -> Self {
-        // SAFETY: NEON is baseline on aarch64 (vmaxq propagates NaN).
-        unsafe { Self(vmaxq_f32(a.0, b.0)) }
+        // SAFETY: NEON is baseline on aarch64.
+        // `a > b ? a : b` lane-wise, like SSE `maxps` and the scalar twin (NaN in either → `b`);
+        // `vmaxq_f32` would propagate NaN instead.
+        unsafe { Self(vbslq_f32(vcgtq_f32(a.0, b.0), a.0, b.0)) }
     }
     #[inline(always)]
     unsafe fn min(a: Self, b: Self) -> Self {
-        // SAFETY: NEON is baseline on aarch64 (vminq propagates NaN).
-        unsafe { Self(vminq_f32(a.0, b.0)) }
+        // SAFETY: NEON is baseline on aarch64.
+        // `a < b ? a : b` lane-wise, like SSE `minps` and the scalar twin.
+        unsafe { Self(vbslq_f32(vcltq_f32(a.0, b.0), a.0, b.0)) }
     }
     #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {

@@ -6,6 +6,9 @@ use super::Simd;
 // Every method is plain safe arithmetic; `unsafe` is only the trait's signature.
 impl Simd for f32 {
     const LANES: usize = 1;
+    // The twin: 4 x 2 scalar accumulators.
+    const CONV_MR: usize = 4;
+    const CONV_NV: usize = 2;
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
         x

@@ -11,6 +11,9 @@ pub struct Sse2(pub __m128);
 
 impl Simd for Sse2 {
     const LANES: usize = 4;
+    // 16 XMM registers, no FMA (mul + add needs a temporary): 4 x 2 accumulators.
+    const CONV_MR: usize = 4;
+    const CONV_NV: usize = 2;
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: the caller guarantees the CPU supports SSE2.
