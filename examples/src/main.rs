@@ -57,6 +57,18 @@ fn run<M: Model>(spec: &str) {
     }
     times.sort();
     let median = times[times.len() / 2];
+    // The scalar twin in the same run, as the baseline for the speed-up.
+    let scalar = neulens::with_isa(neulens::Isa::Scalar, || {
+        let mut t = Vec::new();
+        for _ in 0..(runs / 10).clamp(3, 50) {
+            let s = Instant::now();
+            M::infer_slices(&input, &mut arena, &mut output)
+                .expect("sizes come from the model's consts");
+            t.push(s.elapsed());
+        }
+        t.sort();
+        t[t.len() / 2]
+    });
 
     println!(
         "model      {} (compiled from {spec} at build time)",
@@ -81,6 +93,13 @@ fn run<M: Model>(spec: &str) {
         median.as_secs_f64() * 1e3,
         M::MACS as f64 / median.as_secs_f64() / 1e9
     );
+    if let Some(sc) = scalar {
+        println!(
+            "scalar     {:.3} ms per inference (same run): {:.1}× speed-up from SIMD",
+            sc.as_secs_f64() * 1e3,
+            sc.as_secs_f64() / median.as_secs_f64()
+        );
+    }
     let mut top: Vec<(usize, f32)> = output.iter().copied().enumerate().collect();
     top.sort_by(|a, b| b.1.total_cmp(&a.1));
     print!("top-5      ");
