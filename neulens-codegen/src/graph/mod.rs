@@ -50,10 +50,15 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// Zeros of `shape`; an overflowing shape gives no data (validation reports it elsewhere).
     pub fn zeros(shape: &[usize]) -> Self {
+        let len = shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .unwrap_or(0);
         Tensor {
             shape: shape.to_vec(),
-            data: vec![0.0; shape.iter().product()],
+            data: vec![0.0; len],
         }
     }
 }
