@@ -5,6 +5,7 @@
 pub mod report;
 
 use crate::plan::{BufRef, Kernel, Plan, Storage};
+use neulens_kernels::conv::ConvParams;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -112,27 +113,9 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                 } => {
                     let id = format_ident!("P{}", pid);
                     pid += 1;
-                    let (ci, hi, wi, co, ho, wo) =
-                        (p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out);
-                    let (kh, kw, sh, sw, pt, pl, g) =
-                        (p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.groups);
-                    let act = kact_tokens(p.act);
-                    let il = input.len;
-                    let ol = output.len;
-                    params.push(quote! {
-                        const #id: ::neulens::kernels::conv::ConvParams = ::neulens::kernels::conv::ConvParams {
-                            c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
-                            kh: #kh, kw: #kw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
-                            groups: #g, act: #act,
-                        };
-                        ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
-                        ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
-                    });
+                    params.push(conv_params_item(&id, p, input.len, output.len));
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
-                    let sc = match scratch {
-                        Some(s) => wr(s),
-                        None => quote!(core::ptr::null_mut()),
-                    };
+                    let sc = scratch_ptr(scratch);
                     let sl = p.scratch_len();
                     params.push(quote! {
                         ::neulens::__private::static_assertions::const_assert!(#id.scratch_len() == #sl);
@@ -150,12 +133,7 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                 } => {
                     let id = format_ident!("P{}", pid);
                     pid += 1;
-                    let (ci, hi, wi, co, ho, wo) =
-                        (p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out);
-                    let (kh, kw, sh, sw, pt, pl, g) =
-                        (p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.groups);
-                    let act = kact_tokens(p.act);
-                    let (il, ol) = (input.len, output.len);
+                    params.push(conv_params_item(&id, p, input.len, output.len));
                     let t = match tile {
                         neulens_kernels::winograd::WinogradTile::F2 => quote!(F2),
                         neulens_kernels::winograd::WinogradTile::F4 => quote!(F4),
@@ -165,23 +143,13 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                     let sl = neulens_kernels::winograd::scratch_len(p, *tile);
                     let wl = neulens_kernels::winograd::packed_weight_len(p, *tile);
                     params.push(quote! {
-                        const #id: ::neulens::kernels::conv::ConvParams = ::neulens::kernels::conv::ConvParams {
-                            c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
-                            kh: #kh, kw: #kw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
-                            groups: #g, act: #act,
-                        };
                         const #tid: ::neulens::kernels::winograd::WinogradTile = ::neulens::kernels::winograd::WinogradTile::#t;
-                        ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
-                        ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
                         ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::supported(&#id));
                         ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::scratch_len(&#id, #tid) == #sl);
                         ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::winograd::packed_weight_len(&#id, #tid) == #wl);
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
-                    let sc = match scratch {
-                        Some(s) => wr(s),
-                        None => quote!(core::ptr::null_mut()),
-                    };
+                    let sc = scratch_ptr(scratch);
                     quote!(::neulens::kernels::winograd::winograd_conv2d(isa, &#id, #tid, #i, #wp, #bp, #o, #sc);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
@@ -533,6 +501,31 @@ fn wr(b: &BufRef) -> TokenStream {
         base
     } else {
         quote!(#base.add(#o))
+    }
+}
+
+/// `const ID: ConvParams = ...;` plus assertions that its lengths match the planned buffers
+/// (shared by the direct and the Winograd calls).
+fn conv_params_item(id: &proc_macro2::Ident, p: &ConvParams, il: usize, ol: usize) -> TokenStream {
+    let (ci, hi, wi, co, ho, wo) = (p.c_in, p.h_in, p.w_in, p.c_out, p.h_out, p.w_out);
+    let (kh, kw, sh, sw, pt, pl, g) = (p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.groups);
+    let act = kact_tokens(p.act);
+    quote! {
+        const #id: ::neulens::kernels::conv::ConvParams = ::neulens::kernels::conv::ConvParams {
+            c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
+            kh: #kh, kw: #kw, sh: #sh, sw: #sw, pad_top: #pt, pad_left: #pl,
+            groups: #g, act: #act,
+        };
+        ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
+        ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
+    }
+}
+
+/// The scratch pointer argument of a kernel call (null when it needs none).
+fn scratch_ptr(scratch: &Option<BufRef>) -> TokenStream {
+    match scratch {
+        Some(s) => wr(s),
+        None => quote!(core::ptr::null_mut()),
     }
 }
 
