@@ -13,6 +13,7 @@ pub mod diag;
 pub mod emit;
 pub mod graph;
 pub mod load;
+pub mod microflow;
 pub mod plan;
 pub mod reference;
 pub mod spec;

@@ -50,6 +50,83 @@ pub unsafe fn copy(n: usize, src: *const f32, dst: *mut f32) {
     unsafe { core::ptr::copy_nonoverlapping(src, dst, n) }
 }
 
+/// A `c × h × w` window copied between two CHW tensors of other sizes: read from a
+/// `c × src_h × src_w` tensor at row `src_y`, column `src_x`, written into a `c × dst_h × dst_w`
+/// tensor at (`dst_y`, `dst_x`). Micro-flows use it to cut a tile out of the image (crop) and to
+/// put a tile's output into the stitched feature map (paste).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Channels.
+    pub c: usize,
+    /// Window height.
+    pub h: usize,
+    /// Window width.
+    pub w: usize,
+    /// Source height.
+    pub src_h: usize,
+    /// Source width.
+    pub src_w: usize,
+    /// Window top row in the source.
+    pub src_y: usize,
+    /// Window left column in the source.
+    pub src_x: usize,
+    /// Destination height.
+    pub dst_h: usize,
+    /// Destination width.
+    pub dst_w: usize,
+    /// Window top row in the destination.
+    pub dst_y: usize,
+    /// Window left column in the destination.
+    pub dst_x: usize,
+}
+
+impl Window {
+    /// `c * src_h * src_w`.
+    pub const fn src_len(&self) -> usize {
+        self.c * self.src_h * self.src_w
+    }
+    /// `c * dst_h * dst_w`.
+    pub const fn dst_len(&self) -> usize {
+        self.c * self.dst_h * self.dst_w
+    }
+    /// Whether the window lies inside both tensors (checked in `const` context by generated code).
+    pub const fn fits(&self) -> bool {
+        self.src_y + self.h <= self.src_h
+            && self.src_x + self.w <= self.src_w
+            && self.dst_y + self.h <= self.dst_h
+            && self.dst_x + self.w <= self.dst_w
+    }
+}
+
+/// Copies the window `p` from `src` to `dst`.
+///
+/// # Safety
+/// `src` valid for `p.src_len()` reads, `dst` for `p.dst_len()` writes, the two do not overlap,
+/// and `p.fits()`.
+pub unsafe fn copy_window(p: &Window, src: *const f32, dst: *mut f32) {
+    for ch in 0..p.c {
+        for y in 0..p.h {
+            let s = (ch * p.src_h + p.src_y + y) * p.src_w + p.src_x;
+            let d = (ch * p.dst_h + p.dst_y + y) * p.dst_w + p.dst_x;
+            // SAFETY: `fits()` puts both rows inside their tensors of the lengths the caller
+            // guarantees; the tensors do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(src.add(s), dst.add(d), p.w) }
+        }
+    }
+}
+
+/// Safe [`copy_window`].
+pub fn copy_window_checked(p: &Window, src: &[f32], dst: &mut [f32]) -> Result<(), KernelError> {
+    if !p.fits() {
+        return Err(KernelError::BadParams("window: does not fit its tensors"));
+    }
+    check_len("src", p.src_len(), src.len())?;
+    check_len("dst", p.dst_len(), dst.len())?;
+    // SAFETY: lengths and `fits()` checked; `&`/`&mut` slices cannot overlap.
+    unsafe { copy_window(p, src.as_ptr(), dst.as_mut_ptr()) };
+    Ok(())
+}
+
 /// Safe [`add`] into a separate output.
 pub fn add_checked(
     isa: Isa,
@@ -309,6 +386,43 @@ mod tests {
 
     fn sizes() -> impl Iterator<Item = usize> {
         EDGE.iter().copied().chain([0, 64, 1000, 1001])
+    }
+
+    #[test]
+    fn copy_window_crops_and_pastes() {
+        // 2×4×5 source; copy the 2×2×3 window at (1, 2) into a 2×3×4 destination at (1, 0).
+        let src: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        let mut dst = vec![-1.0f32; 24];
+        let p = Window {
+            c: 2,
+            h: 2,
+            w: 3,
+            src_h: 4,
+            src_w: 5,
+            src_y: 1,
+            src_x: 2,
+            dst_h: 3,
+            dst_w: 4,
+            dst_y: 1,
+            dst_x: 0,
+        };
+        copy_window_checked(&p, &src, &mut dst).unwrap();
+        for ch in 0..2 {
+            for y in 0..3 {
+                for x in 0..4 {
+                    let got = dst[(ch * 3 + y) * 4 + x];
+                    let want = if y >= 1 && x < 3 {
+                        src[(ch * 4 + (y - 1) + 1) * 5 + x + 2]
+                    } else {
+                        -1.0
+                    };
+                    assert_eq!(got, want, "c{ch} y{y} x{x}");
+                }
+            }
+        }
+        let bad = Window { src_x: 3, ..p };
+        assert!(copy_window_checked(&bad, &src, &mut dst).is_err());
+        assert!(copy_window_checked(&p, &src[1..], &mut dst).is_err());
     }
 
     #[test]

@@ -23,6 +23,9 @@
 extern crate std;
 
 pub use neulens_kernels as kernels;
+
+pub mod microflow;
+pub use microflow::{Budget, Policy, TileReport};
 pub use neulens_kernels::{Act, Isa};
 pub use neulens_macros::neulens_model;
 

@@ -239,6 +239,13 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
                     let (s, d) = (rd(src), wr(dst));
                     quote!(::neulens::kernels::eltwise::copy(#n, #s, #d);)
                 }
+                Kernel::Window { p, src, dst } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    params.push(window_item(&id, p, src.len, dst.len));
+                    let (s, d) = (rd(src), wr(dst));
+                    quote!(::neulens::kernels::eltwise::copy_window(&#id, #s, #d);)
+                }
             };
             calls.push(call);
         }
@@ -518,6 +525,37 @@ fn conv_params_item(id: &proc_macro2::Ident, p: &ConvParams, il: usize, ol: usiz
         };
         ::neulens::__private::static_assertions::const_assert!(#id.input_len() == #il);
         ::neulens::__private::static_assertions::const_assert!(#id.output_len() == #ol);
+    }
+}
+
+/// `const ID: Window = ...;` plus assertions that it fits and matches the buffers.
+fn window_item(
+    id: &proc_macro2::Ident,
+    p: &neulens_kernels::eltwise::Window,
+    src_len: usize,
+    dst_len: usize,
+) -> TokenStream {
+    let neulens_kernels::eltwise::Window {
+        c,
+        h,
+        w,
+        src_h,
+        src_w,
+        src_y,
+        src_x,
+        dst_h,
+        dst_w,
+        dst_y,
+        dst_x,
+    } = *p;
+    quote! {
+        const #id: ::neulens::kernels::eltwise::Window = ::neulens::kernels::eltwise::Window {
+            c: #c, h: #h, w: #w, src_h: #src_h, src_w: #src_w, src_y: #src_y, src_x: #src_x,
+            dst_h: #dst_h, dst_w: #dst_w, dst_y: #dst_y, dst_x: #dst_x,
+        };
+        ::neulens::__private::static_assertions::const_assert!(#id.fits());
+        ::neulens::__private::static_assertions::const_assert!(#id.src_len() == #src_len);
+        ::neulens::__private::static_assertions::const_assert!(#id.dst_len() == #dst_len);
     }
 }
 

@@ -2,11 +2,12 @@
 //! inference and weight binding, pushing every problem found into one `Diagnostics`.
 
 use super::{
-    Act, AlgoRequest, BatchNormOp, ConvOp, DenseOp, Graph, Node, Op, Pad, PoolOp, Shape, Tensor,
+    Act, AlgoRequest, BatchNormOp, ConvOp, DenseOp, Gate, Graph, MicroflowCfg, Node, Op, Pad,
+    PoolOp, Shape, Tensor,
 };
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::spec::suggest::did_you_mean;
-use crate::spec::{LayerSpec, OpSpec, Spec};
+use crate::spec::{GateSpec, LayerSpec, MicroflowSpec, OpSpec, Spec};
 use crate::weights::{ParamKind, WeightError, WeightRequest, WeightSource};
 use std::collections::{BTreeSet, HashMap};
 
@@ -167,7 +168,32 @@ pub fn build_graph(
         }
     }
 
-    // 5. Assemble (only when everything is valid).
+    // 5. The micro-flow section: the split layer by name, the gate's weights.
+    let mf = spec.microflows.as_ref().and_then(|mf| {
+        let split = mf
+            .split_after
+            .as_ref()
+            .and_then(|s| match by_name.get(s.value.as_str()) {
+                Some(&i) => Some(i),
+                None => {
+                    let names = layers.iter().map(|x| x.name.as_str());
+                    let hint = did_you_mean(&s.value, names);
+                    let d = b.diag(
+                        s.loc,
+                        format!(
+                            "unknown layer `{}` in `microflows.split_after`{hint}",
+                            s.value
+                        ),
+                    );
+                    b.diags.push(d);
+                    None
+                }
+            });
+        let gate = b.gate(mf, input_shape.map(|s| s.c));
+        Some((mf, split?, gate?))
+    });
+
+    // 6. Assemble (only when everything is valid).
     if !b.diags.is_empty() {
         return None;
     }
@@ -206,12 +232,28 @@ pub fn build_graph(
         });
     }
     let output = *node_of.get(layers.len().checked_sub(1)?)?;
+    let microflows = match mf {
+        Some((m, split, gate)) => Some(MicroflowCfg {
+            split: *node_of.get(split)?,
+            grid: m.grid.as_ref()?.value,
+            levels: m.levels.value.clone(),
+            gate,
+            theta: m.theta,
+            window: m.window.unwrap_or(m.grid.as_ref()?.value),
+            loc: m.loc,
+            split_loc: m.split_after.as_ref()?.loc,
+            grid_loc: m.grid.as_ref()?.loc,
+            levels_loc: m.levels.loc,
+        }),
+        None => None,
+    };
     Some(Graph {
         name: spec.name.clone(),
         nodes,
         output,
         arena_budget: spec.arena_budget,
         file: file.to_string(),
+        microflows,
     })
 }
 
@@ -613,6 +655,72 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// The gate of a micro-flow section, with its weights bound for a learned gate (input
+    /// channels `c_in`, one logit per level). `None` after reporting an error.
+    fn gate(&mut self, mf: &MicroflowSpec, c_in: Option<usize>) -> Option<Gate> {
+        let g = mf.gate.as_ref()?;
+        match &g.value {
+            GateSpec::Energy(t) => Some(Gate::Energy(t.clone())),
+            GateSpec::Fixed(l) => Some(Gate::Fixed(*l)),
+            GateSpec::Learned {
+                param,
+                channels,
+                kernel,
+                stride,
+            } => {
+                let c_in = c_in?;
+                let r = mf.levels.value.len();
+                let (ch, k) = (*channels, *kernel);
+                let at = (g.loc, "microflows.gate");
+                let w = self.fetch_at(
+                    at,
+                    &format!("{param}.conv.weight"),
+                    &[ch, c_in, k, k],
+                    ParamKind::Weight,
+                );
+                let bname = format!("{param}.conv.bias");
+                let bias = match self.weights.as_deref().is_some_and(|w| w.contains(&bname)) {
+                    true => self.fetch_at(at, &bname, &[ch], ParamKind::Bias).map(Some),
+                    false => Some(None),
+                };
+                let fw = self.fetch_at(
+                    at,
+                    &format!("{param}.fc.weight"),
+                    &[r, ch],
+                    ParamKind::Weight,
+                );
+                let fname = format!("{param}.fc.bias");
+                let fb = match self.weights.as_deref().is_some_and(|w| w.contains(&fname)) {
+                    true => self.fetch_at(at, &fname, &[r], ParamKind::Bias).map(Some),
+                    false => Some(None),
+                };
+                let p = k / 2;
+                Some(Gate::Learned {
+                    conv: ConvOp {
+                        out_channels: ch,
+                        kernel: [k, k],
+                        stride: [*stride, *stride],
+                        pad: Pad {
+                            top: p,
+                            left: p,
+                            bottom: p,
+                            right: p,
+                        },
+                        groups: 1,
+                        weight: w?,
+                        bias: bias?,
+                        algo: AlgoRequest::Auto,
+                    },
+                    fc: DenseOp {
+                        out_features: r,
+                        weight: fw?,
+                        bias: fb?,
+                    },
+                })
+            }
+        }
+    }
+
     /// The optional bias of conv/dense: `Some(None)` for no bias, `None` on error.
     fn bias(&mut self, l: &LayerSpec, given: Option<bool>, out: usize) -> Option<Option<Tensor>> {
         let name = format!("{}.bias", l.param);
@@ -626,7 +734,7 @@ impl Builder<'_, '_> {
         self.fetch(l, &name, &[out], ParamKind::Bias).map(Some)
     }
 
-    /// Fetches one parameter (zeros when there is no source); `None` after reporting an error.
+    /// Fetches one parameter of layer `l` (see `fetch_at`).
     fn fetch(
         &mut self,
         l: &LayerSpec,
@@ -634,6 +742,19 @@ impl Builder<'_, '_> {
         shape: &[usize],
         kind: ParamKind,
     ) -> Option<Tensor> {
+        self.fetch_at((l.param_loc, &l.name), name, shape, kind)
+    }
+
+    /// Fetches one parameter (zeros when there is no source); `None` after reporting an error at
+    /// `at` = (location, layer name).
+    fn fetch_at(
+        &mut self,
+        at: (Loc, &str),
+        name: &str,
+        shape: &[usize],
+        kind: ParamKind,
+    ) -> Option<Tensor> {
+        let (loc, layer) = at;
         let Some(src) = self.weights.as_deref_mut() else {
             return Some(Tensor::zeros(shape));
         };
@@ -642,7 +763,7 @@ impl Builder<'_, '_> {
         let d = match result {
             Ok(t) if t.shape == shape && dims_len(shape) == Some(t.data.len()) => return Some(t),
             Ok(t) => self
-                .diag(l.param_loc, format!("weight `{name}` has the wrong shape"))
+                .diag(loc, format!("weight `{name}` has the wrong shape"))
                 .expected(dims_str(shape))
                 .found(format!(
                     "{} with {} values",
@@ -659,27 +780,24 @@ impl Builder<'_, '_> {
                 } else {
                     hint
                 };
-                self.diag(l.param_loc, format!("missing weight `{name}`{hint}"))
+                self.diag(loc, format!("missing weight `{name}`{hint}"))
             }
             Err(WeightError::WrongShape { found }) => self
-                .diag(l.param_loc, format!("weight `{name}` has the wrong shape"))
+                .diag(loc, format!("weight `{name}` has the wrong shape"))
                 .expected(dims_str(shape))
                 .found(dims_str(&found)),
             Err(WeightError::WrongDtype { found }) => self
-                .diag(
-                    l.param_loc,
-                    format!("weight `{name}` has an unsupported dtype"),
-                )
+                .diag(loc, format!("weight `{name}` has an unsupported dtype"))
                 .expected("F32, F16, BF16 or F64")
                 .found(found),
             Err(WeightError::NonFinite { index }) => self.diag(
-                l.param_loc,
+                loc,
                 format!(
                     "weight `{name}` has a non-finite value (NaN or infinity) at index {index}"
                 ),
             ),
         };
-        self.diags.push(d.layer(&l.name));
+        self.diags.push(d.layer(layer));
         None
     }
 }

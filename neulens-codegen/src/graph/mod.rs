@@ -157,6 +157,13 @@ pub enum Op {
     Softmax,
     /// Produced by the transform stage (unfoldable batchnorm); never by the front end.
     Affine(AffineOp),
+    /// The `shape.h × shape.w` window at (`top`, `left`) of every channel; produced by the
+    /// micro-flow stage where a tile value computed for several consumers is read by one that
+    /// needs only part of it.
+    Crop {
+        top: usize,
+        left: usize,
+    },
 }
 
 impl Op {
@@ -175,6 +182,7 @@ impl Op {
             Op::Flatten => "flatten",
             Op::Softmax => "softmax",
             Op::Affine(_) => "affine",
+            Op::Crop { .. } => "crop",
         }
     }
 }
@@ -206,6 +214,39 @@ pub struct Graph {
     pub arena_budget: Option<(u64, Loc)>,
     /// The spec file name as given by the user (for diagnostics of later stages).
     pub file: String,
+    /// The `microflows:` section with its split layer resolved and gate weights bound.
+    pub microflows: Option<MicroflowCfg>,
+}
+
+/// A resolved `microflows:` section (see `crate::microflow` for what is built from it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MicroflowCfg {
+    /// The node after which the tail starts.
+    pub split: usize,
+    /// k: the image is cut into k×k tiles.
+    pub grid: usize,
+    /// Channel fractions kept, widest first.
+    pub levels: Vec<f64>,
+    pub gate: Gate,
+    /// θ_f and Δw of the budget controller.
+    pub theta: f64,
+    pub window: usize,
+    /// Where the section and its fields are, for the errors of later stages.
+    pub loc: Loc,
+    pub split_loc: Loc,
+    pub grid_loc: Loc,
+    pub levels_loc: Loc,
+}
+
+/// The per-tile gate of a micro-flow model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gate {
+    /// conv(`kernel`, `stride`, pad kernel/2) + ReLU → global max-pool → dense(levels).
+    Learned { conv: ConvOp, fc: DenseOp },
+    /// Thresholds on the standard deviation of the tile input, descending.
+    Energy(Vec<f64>),
+    /// Every tile at this level.
+    Fixed(usize),
 }
 
 impl Graph {

@@ -150,6 +150,12 @@ pub enum Kernel {
         src: BufRef,
         dst: BufRef,
     },
+    /// A window of `src` (a crop) copied into `dst`.
+    Window {
+        p: neulens_kernels::eltwise::Window,
+        src: BufRef,
+        dst: BufRef,
+    },
 }
 
 impl Kernel {
@@ -179,7 +185,7 @@ impl Kernel {
             | Kernel::Affine { input, output, .. }
             | Kernel::Softmax { input, output } => vec![*input, *output],
             Kernel::Add { a, b, output, .. } => vec![*a, *b, *output],
-            Kernel::Copy { src, dst } => vec![*src, *dst],
+            Kernel::Copy { src, dst } | Kernel::Window { src, dst, .. } => vec![*src, *dst],
         }
     }
     /// Every weight-blob range this call reads: (offset, len).
@@ -527,6 +533,27 @@ fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
                         dst: out,
                     });
                 }
+            }
+            Op::Crop { top, left } => {
+                algo = "copy";
+                let is = in_shape(0);
+                kernels.push(Kernel::Window {
+                    p: neulens_kernels::eltwise::Window {
+                        c: s.c,
+                        h: s.h,
+                        w: s.w,
+                        src_h: is.h,
+                        src_w: is.w,
+                        src_y: *top,
+                        src_x: *left,
+                        dst_h: s.h,
+                        dst_w: s.w,
+                        dst_y: 0,
+                        dst_x: 0,
+                    },
+                    src: ins[0],
+                    dst: out,
+                });
             }
             Op::Softmax => {
                 algo = "eltwise";

@@ -20,6 +20,24 @@ pub fn run(g: &Graph, input: &[f32]) -> Result<Vec<f64>, String> {
 /// Errors: the input length differs from the input shape, or the graph is malformed (checked up
 /// front by `check`, so the op implementations below can index freely).
 pub fn run_all(g: &Graph, input: &[f32]) -> Result<Vec<Vec<f64>>, String> {
+    let input: Vec<f64> = input.iter().map(|&v| f64::from(v)).collect();
+    run_all_f64(g, &input)
+}
+
+/// `run` on an f64 input (e.g. a stitched micro-flow feature map computed by the reference).
+pub fn run_f64(g: &Graph, input: &[f64]) -> Result<Vec<f64>, String> {
+    let mut all = run_all_f64(g, input)?;
+    if g.output >= all.len() {
+        return Err(format!(
+            "malformed graph: output index {} out of range",
+            g.output
+        ));
+    }
+    Ok(all.swap_remove(g.output))
+}
+
+/// `run_all` on an f64 input.
+pub fn run_all_f64(g: &Graph, input: &[f64]) -> Result<Vec<Vec<f64>>, String> {
     check(g)?;
     let in_shape = g.input_shape();
     if input.len() != in_shape.len() {
@@ -36,7 +54,7 @@ pub fn run_all(g: &Graph, input: &[f32]) -> Result<Vec<Vec<f64>>, String> {
             (&values[i], g.nodes[i].shape)
         };
         let out = match &n.op {
-            Op::Input => input.iter().map(|&v| f64::from(v)).collect(),
+            Op::Input => input.to_vec(),
             Op::Conv(c) => conv(c, x(0), n.shape),
             Op::BatchNorm(b) => batchnorm(b, x(0)),
             Op::MaxPool(p) => pool(p, x(0), n, true)?,
@@ -60,6 +78,18 @@ pub fn run_all(g: &Graph, input: &[f32]) -> Result<Vec<Vec<f64>>, String> {
             Op::Flatten => x(0).0.to_vec(),
             Op::Softmax => softmax(x(0).0),
             Op::Affine(a) => affine(a, x(0)),
+            Op::Crop { top, left } => {
+                let (v, s) = x(0);
+                let o = n.shape;
+                let mut out = Vec::with_capacity(o.len());
+                for ch in 0..o.c {
+                    for y in 0..o.h {
+                        let row = (ch * s.h + top + y) * s.w + left;
+                        out.extend_from_slice(&v[row..row + o.w]);
+                    }
+                }
+                out
+            }
         };
         values.push(out.into_iter().map(|v| act(n.act, v)).collect());
     }
@@ -334,6 +364,11 @@ pub fn check(g: &Graph) -> Result<(), String> {
                 len_is("scale", a.scale.len(), out.c)?;
                 len_is("shift", a.shift.len(), out.c)?;
             }
+            Op::Crop { top, left } => {
+                if out.c != first.c || top + out.h > first.h || left + out.w > first.w {
+                    return bad("the crop window must lie inside the input".into());
+                }
+            }
         }
     }
     Ok(())
@@ -364,6 +399,7 @@ pub(crate) mod tests {
             output,
             arena_budget: None,
             file: "test.yaml".into(),
+            microflows: None,
         }
     }
 

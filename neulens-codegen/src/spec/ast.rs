@@ -32,6 +32,8 @@ pub struct Spec {
     pub layers: Vec<LayerSpec>,
     /// Location of the `layers:` list (or of the document when it is missing).
     pub layers_loc: Loc,
+    /// The `microflows:` section, when given and valid.
+    pub microflows: Option<MicroflowSpec>,
 }
 
 /// `weights:` — a safetensors file relative to the spec's directory, or a random seed.
@@ -144,4 +146,43 @@ pub struct PoolSpec {
 pub struct DenseSpec {
     pub out: usize,
     pub bias: Option<bool>,
+}
+
+/// `microflows:` — NeuLens spatially adaptive inference (see `crate::microflow`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MicroflowSpec {
+    /// Location of the `microflows:` mapping.
+    pub loc: Loc,
+    /// The last layer of the supernet (the tail starts after it).
+    pub split_after: Option<Located<String>>,
+    /// `grid: k` — k×k tiles.
+    pub grid: Option<Located<usize>>,
+    /// Channel fractions kept, widest first (default `[1.0, 0.75, 0.5, 0.375, 0.25]`).
+    pub levels: Located<Vec<f64>>,
+    pub gate: Option<Located<GateSpec>>,
+    /// θ_f of the budget controller (default 0.9).
+    pub theta: f64,
+    /// Δw of the budget controller (default: the grid side k).
+    pub window: Option<usize>,
+}
+
+/// The default width levels (the paper's R = 5).
+pub const DEFAULT_LEVELS: [f64; 5] = [1.0, 0.75, 0.5, 0.375, 0.25];
+
+/// `microflows.gate`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GateSpec {
+    /// `{ weights: PREFIX, channels: 16, kernel: 3, stride: 2 }`: conv + ReLU, global max-pool,
+    /// dense → one logit per level; weights `PREFIX.conv.{weight,bias}`, `PREFIX.fc.{weight,bias}`.
+    Learned {
+        param: String,
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+    },
+    /// `{ energy: [t0, t1, ...] }`: one threshold per level but the narrowest, descending, on the
+    /// standard deviation of the tile's input.
+    Energy(Vec<f64>),
+    /// `{ fixed: LEVEL }`: every tile at this level.
+    Fixed(usize),
 }

@@ -7,6 +7,7 @@ pub mod suggest;
 pub mod yaml;
 
 pub use ast::{
-    ConvSpec, DenseSpec, InputRef, LayerSpec, Located, OpSpec, PoolSpec, Spec, WeightsSpec,
+    ConvSpec, DenseSpec, GateSpec, InputRef, LayerSpec, Located, MicroflowSpec, OpSpec, PoolSpec,
+    Spec, WeightsSpec,
 };
 pub use parse::{parse_spec, parse_spec_partial};

@@ -2,7 +2,8 @@
 //! required and unknown fields, and reporting every problem (not just the first) with its location.
 
 use super::ast::{
-    ConvSpec, DenseSpec, InputRef, LayerSpec, Located, OpSpec, PoolSpec, Spec, WeightsSpec,
+    ConvSpec, DenseSpec, GateSpec, InputRef, LayerSpec, Located, MicroflowSpec, OpSpec, PoolSpec,
+    Spec, WeightsSpec, DEFAULT_LEVELS,
 };
 use super::suggest::did_you_mean;
 use super::yaml::{self, Node, Value};
@@ -40,7 +41,12 @@ pub fn parse_spec_partial(text: &str, file: &str, diags: &mut Diagnostics) -> Op
 }
 
 /// Keys accepted at the top level.
-const TOP_KEYS: &[&str] = &["name", "input", "weights", "budget", "layers"];
+const TOP_KEYS: &[&str] = &["name", "input", "weights", "budget", "layers", "microflows"];
+/// Keys of `microflows:`.
+const MF_KEYS: &[&str] = &["split_after", "grid", "levels", "gate", "theta", "window"];
+/// Largest micro-flow grid side and number of width levels.
+const MAX_GRID: i128 = 16;
+const MAX_LEVELS: usize = 8;
 /// Keys every layer accepts.
 const COMMON_KEYS: &[&str] = &["name", "op", "input", "inputs", "act", "param"];
 /// Every op, in the order of the documentation.
@@ -310,6 +316,7 @@ impl Cx<'_> {
             arena_budget: None,
             layers: Vec::new(),
             layers_loc: root.loc,
+            microflows: None,
         };
         let (mut has_input, mut has_weights, mut has_layers) = (false, false, false);
         for (k, v) in entries {
@@ -333,10 +340,7 @@ impl Cx<'_> {
                     spec.layers_loc = v.loc;
                     spec.layers = self.layers(v);
                 }
-                Some("microflows") => {
-                    let d = self.diag(k.loc, "micro-flows are not supported yet");
-                    self.push(d);
-                }
+                Some("microflows") => spec.microflows = self.microflows(v),
                 other => {
                     let name = other.map_or_else(|| k.value.kind(), str::to_string);
                     let hint = did_you_mean(&name, TOP_KEYS.iter().copied());
@@ -462,6 +466,290 @@ impl Cx<'_> {
             }
         }
         out
+    }
+
+    /// A number (integer or float).
+    fn number(&mut self, key: &str, node: &Node) -> Option<f64> {
+        match node.value {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) if f.is_finite() => Some(f),
+            _ => {
+                self.wrong_type(key, node, "a number");
+                None
+            }
+        }
+    }
+
+    /// A list of numbers, each checked by `ok` (which says what was expected when it fails).
+    fn numbers(
+        &mut self,
+        key: &str,
+        node: &Node,
+        ok: impl Fn(f64) -> Result<(), &'static str>,
+    ) -> Option<Vec<f64>> {
+        let Some(items) = node.as_seq() else {
+            self.wrong_type(key, node, "a list of numbers");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut good = true;
+        for it in items {
+            match self.number(key, it) {
+                Some(v) => match ok(v) {
+                    Ok(()) => out.push(v),
+                    Err(expected) => {
+                        let d = self
+                            .diag(it.loc, format!("`{key}` value out of range"))
+                            .expected(expected)
+                            .found(v.to_string());
+                        self.push(d);
+                        good = false;
+                    }
+                },
+                None => good = false,
+            }
+        }
+        good.then_some(out)
+    }
+
+    /// `microflows: { split_after, grid, levels, gate, theta, window }`.
+    fn microflows(&mut self, v: &Node) -> Option<MicroflowSpec> {
+        let Some(entries) = v.as_map() else {
+            self.wrong_type(
+                "microflows",
+                v,
+                "{ split_after: LAYER, grid: K, levels: [...], gate: {...} }",
+            );
+            return None;
+        };
+        let mut mf = MicroflowSpec {
+            loc: v.loc,
+            split_after: None,
+            grid: None,
+            levels: Located::new(DEFAULT_LEVELS.to_vec(), v.loc),
+            gate: None,
+            theta: 0.9,
+            window: None,
+        };
+        let mut ok = true;
+        for (k, x) in entries {
+            match k.as_str() {
+                Some("split_after") => {
+                    mf.split_after = self
+                        .string("split_after", x)
+                        .map(|s| Located::new(s.to_string(), x.loc));
+                    ok &= mf.split_after.is_some();
+                }
+                Some("grid") => {
+                    mf.grid = self
+                        .usize("grid", x, 1, MAX_GRID)
+                        .map(|g| Located::new(g, x.loc));
+                    ok &= mf.grid.is_some();
+                }
+                Some("levels") => match self.levels(x) {
+                    Some(l) => mf.levels = Located::new(l, x.loc),
+                    None => ok = false,
+                },
+                Some("gate") => {
+                    mf.gate = self.gate(x).map(|g| Located::new(g, x.loc));
+                    ok &= mf.gate.is_some();
+                }
+                Some("theta") => match self.number("theta", x) {
+                    Some(t) if (0.0..=1.0).contains(&t) => mf.theta = t,
+                    Some(t) => {
+                        let d = self
+                            .diag(x.loc, "`theta` is out of range")
+                            .expected("0 ≤ theta ≤ 1 (a gate confidence)")
+                            .found(t.to_string());
+                        self.push(d);
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
+                Some("window") => {
+                    mf.window = self.usize("window", x, 1, MAX_GRID * MAX_GRID);
+                    ok &= mf.window.is_some();
+                }
+                other => {
+                    let name = other.map_or_else(|| k.value.kind(), str::to_string);
+                    let hint = did_you_mean(&name, MF_KEYS.iter().copied());
+                    let d = self
+                        .diag(
+                            k.loc,
+                            format!("unknown field `{name}` in `microflows`{hint}"),
+                        )
+                        .expected(format!("one of {}", backticked(MF_KEYS)));
+                    self.push(d);
+                    ok = false;
+                }
+            }
+        }
+        for (key, what) in [
+            ("split_after", "the name of the last supernet layer"),
+            ("grid", "the number of tiles per side, e.g. `grid: 3`"),
+            (
+                "gate",
+                "`{ weights: gate }`, `{ energy: [thresholds] }` or `{ fixed: LEVEL }`",
+            ),
+        ] {
+            if v.get(key).is_none() {
+                let d = self
+                    .diag(v.loc, format!("missing field `{key}` in `microflows`"))
+                    .expected(what);
+                self.push(d);
+                ok = false;
+            }
+        }
+        if let Some(g) = &mf.gate {
+            let n = mf.levels.value.len();
+            match &g.value {
+                GateSpec::Energy(t) if t.len() + 1 != n => {
+                    let d = self
+                        .diag(
+                            g.loc,
+                            "the energy gate needs one threshold per level but the narrowest",
+                        )
+                        .expected(format!("{} thresholds for {n} levels", n.saturating_sub(1)))
+                        .found(format!("{} thresholds", t.len()));
+                    self.push(d);
+                    ok = false;
+                }
+                GateSpec::Fixed(l) if *l >= n => {
+                    let d = self
+                        .diag(g.loc, "the fixed gate level does not exist")
+                        .expected(format!("a level index 0..{}", n - 1))
+                        .found(l.to_string());
+                    self.push(d);
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        ok.then_some(mf)
+    }
+
+    /// `levels: [1.0, 0.75, ...]`: fractions in (0, 1], strictly decreasing.
+    fn levels(&mut self, x: &Node) -> Option<Vec<f64>> {
+        let l = self.numbers("levels", x, |f| {
+            if f > 0.0 && f <= 1.0 {
+                Ok(())
+            } else {
+                Err("a channel fraction 0 < f ≤ 1")
+            }
+        })?;
+        if l.is_empty() || l.len() > MAX_LEVELS {
+            let d = self
+                .diag(x.loc, "wrong number of width levels")
+                .expected(format!("1 to {MAX_LEVELS} levels"))
+                .found(l.len().to_string());
+            self.push(d);
+            return None;
+        }
+        if l.windows(2).any(|w| w[1] >= w[0]) {
+            let d = self
+                .diag(
+                    x.loc,
+                    "width levels must be strictly decreasing (widest first)",
+                )
+                .found(format!("{l:?}"));
+            self.push(d);
+            return None;
+        }
+        Some(l)
+    }
+
+    /// `gate: { weights: P, channels, kernel, stride } | { energy: [...] } | { fixed: L }`.
+    fn gate(&mut self, x: &Node) -> Option<GateSpec> {
+        const GATE_KEYS: &[&str] = &["weights", "channels", "kernel", "stride", "energy", "fixed"];
+        let Some(entries) = x.as_map() else {
+            self.wrong_type(
+                "gate",
+                x,
+                "`{ weights: gate }`, `{ energy: [thresholds] }` or `{ fixed: LEVEL }`",
+            );
+            return None;
+        };
+        let (mut param, mut channels, mut kernel, mut stride) = (None, 16, 3, 2);
+        let (mut energy, mut fixed) = (None, None);
+        let mut ok = true;
+        for (k, y) in entries {
+            match k.as_str() {
+                Some("weights") => param = self.string("weights", y).map(str::to_string),
+                Some("channels") => match self.usize("channels", y, 1, 4096) {
+                    Some(c) => channels = c,
+                    None => ok = false,
+                },
+                Some("kernel") => match self.usize("kernel", y, 1, MAX_CONV_KERNEL) {
+                    Some(c) => kernel = c,
+                    None => ok = false,
+                },
+                Some("stride") => match self.usize("stride", y, 1, MAX_CONV_STRIDE) {
+                    Some(c) => stride = c,
+                    None => ok = false,
+                },
+                Some("energy") => {
+                    energy = self.numbers("energy", y, |t| {
+                        if t >= 0.0 {
+                            Ok(())
+                        } else {
+                            Err("a threshold ≥ 0")
+                        }
+                    });
+                    ok &= energy.is_some();
+                    if let Some(t) = &energy {
+                        if t.windows(2).any(|w| w[1] >= w[0]) {
+                            let d = self
+                                .diag(y.loc, "energy thresholds must be strictly decreasing")
+                                .found(format!("{t:?}"));
+                            self.push(d);
+                            ok = false;
+                        }
+                    }
+                }
+                Some("fixed") => {
+                    fixed = self.usize("fixed", y, 0, MAX_LEVELS as i128 - 1);
+                    ok &= fixed.is_some();
+                }
+                other => {
+                    let name = other.map_or_else(|| k.value.kind(), str::to_string);
+                    let hint = did_you_mean(&name, GATE_KEYS.iter().copied());
+                    let d = self
+                        .diag(k.loc, format!("unknown field `{name}` in `gate`{hint}"))
+                        .expected(format!("one of {}", backticked(GATE_KEYS)));
+                    self.push(d);
+                    ok = false;
+                }
+            }
+        }
+        let kinds = ["weights", "energy", "fixed"]
+            .iter()
+            .filter(|k| x.get(k).is_some())
+            .count();
+        if kinds != 1 {
+            let d = self
+                .diag(
+                    x.loc,
+                    "a gate is exactly one of a learned gate, an energy heuristic or a fixed level",
+                )
+                .expected("one of `weights`, `energy`, `fixed`")
+                .found(format!("{kinds} of them"));
+            self.push(d);
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+        Some(match (param, energy, fixed) {
+            (Some(param), _, _) => GateSpec::Learned {
+                param,
+                channels,
+                kernel,
+                stride,
+            },
+            (_, Some(e), _) => GateSpec::Energy(e),
+            (_, _, Some(f)) => GateSpec::Fixed(f),
+            _ => return None,
+        })
     }
 
     fn layers(&mut self, v: &Node) -> Vec<LayerSpec> {
@@ -1239,8 +1527,9 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "specs/net.yaml:2:1: error: unknown top-level field `wieghts`, did you mean `weights`? (expected one of `name`, `input`, `weights`, `budget`, `layers`)",
-                "specs/net.yaml:3:1: error: micro-flows are not supported yet",
+                "specs/net.yaml:2:1: error: unknown top-level field `wieghts`, did you mean `weights`? (expected one of `name`, `input`, `weights`, `budget`, `layers`, `microflows`)",
+                "specs/net.yaml:3:13: error: missing field `split_after` in `microflows` (expected the name of the last supernet layer)",
+                "specs/net.yaml:3:13: error: missing field `gate` in `microflows` (expected `{ weights: gate }`, `{ energy: [thresholds] }` or `{ fixed: LEVEL }`)",
                 "specs/net.yaml:4:9: error: `layers` is empty (expected at least one layer)",
                 "specs/net.yaml:1:1: error: missing field `weights` (expected a safetensors file name or { random: SEED })",
             ]
@@ -1268,6 +1557,76 @@ mod tests {
         assert_eq!(e[0].message, "missing field `arena_bytes` in `budget`");
         let d = one_error("- 1\n- 2\n");
         assert_eq!(d.message, "the spec must be a mapping");
+    }
+
+    #[test]
+    fn parses_microflows() {
+        let text = format!(
+            "{HEAD}  - {{ name: a, op: softmax }}\nmicroflows:\n  split_after: a\n  grid: 2\n  levels: [1, 0.5]\n  gate: {{ energy: [0.3] }}\n  theta: 0.8\n  window: 3\n"
+        );
+        let s = parse_spec(&text, "specs/net.yaml").unwrap();
+        let mf = s.microflows.unwrap();
+        assert_eq!(mf.split_after.unwrap().value, "a");
+        assert_eq!(mf.grid.unwrap().value, 2);
+        assert_eq!(mf.levels.value, vec![1.0, 0.5]);
+        assert_eq!(mf.gate.unwrap().value, GateSpec::Energy(vec![0.3]));
+        assert_eq!((mf.theta, mf.window), (0.8, Some(3)));
+        let text = format!(
+            "{HEAD}  - {{ name: a, op: softmax }}\nmicroflows: {{ split_after: a, grid: 3, gate: {{ weights: g, channels: 8 }} }}\n"
+        );
+        let mf = parse_spec(&text, "specs/net.yaml")
+            .unwrap()
+            .microflows
+            .unwrap();
+        assert_eq!(mf.levels.value, DEFAULT_LEVELS.to_vec());
+        assert_eq!(
+            mf.gate.unwrap().value,
+            GateSpec::Learned {
+                param: "g".into(),
+                channels: 8,
+                kernel: 3,
+                stride: 2
+            }
+        );
+    }
+
+    #[test]
+    fn error_microflows() {
+        let text = format!(
+            "{HEAD}  - {{ name: a, op: softmax }}\nmicroflows:\n  split_after: 3\n  grid: 0\n  levels: [1, 0.5, 0.6, 0]\n  gate: {{ energy: [0.1], fixed: 1 }}\n  thetta: 1\n"
+        );
+        let d = errors(&text);
+        let shown: Vec<String> = d
+            .iter()
+            .map(|d| format!("{}:{} {}", d.loc.line, d.loc.column, d.message))
+            .collect();
+        let line = |n: &str| text.lines().position(|l| l.contains(n)).unwrap() + 1;
+        assert_eq!(
+            shown,
+            [
+                format!("{}:16 wrong type for `split_after`", line("split_after")),
+                format!("{}:9 zero size: `grid` must be at least 1", line("grid:")),
+                format!("{}:25 `levels` value out of range", line("levels")),
+                format!("{}:9 a gate is exactly one of a learned gate, an energy heuristic or a fixed level", line("gate")),
+                format!("{}:3 unknown field `thetta` in `microflows`, did you mean `theta`?", line("thetta")),
+            ]
+        );
+        let text = format!(
+            "{HEAD}  - {{ name: a, op: softmax }}\nmicroflows: {{ split_after: a, grid: 2, levels: [1, 0.5, 0.75], gate: {{ fixed: 2 }} }}\n"
+        );
+        let msgs: Vec<String> = errors(&text).iter().map(|d| d.to_string()).collect();
+        assert!(
+            msgs[0].contains("width levels must be strictly decreasing"),
+            "{msgs:?}"
+        );
+        let text = format!(
+            "{HEAD}  - {{ name: a, op: softmax }}\nmicroflows: {{ split_after: a, grid: 2, levels: [1, 0.5], gate: {{ energy: [0.2, 0.1] }} }}\n"
+        );
+        let d = one_error(&text);
+        assert_eq!(
+            d.to_string().split(": error: ").nth(1).unwrap(),
+            "the energy gate needs one threshold per level but the narrowest (expected 1 thresholds for 2 levels, found 2 thresholds)"
+        );
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub fn lower_with_report(g: &Graph) -> (Graph, LowerReport) {
         output,
         arena_budget: g.arena_budget,
         file: g.file.clone(),
+        microflows: None,
     };
     (lowered, report)
 }
