@@ -15,3 +15,9 @@ pub mod resnet18 {
 pub mod demo {
     neulens::include_model!("demo");
 }
+
+/// A micro-flow model (1×96×96, 3×3 tiles, five width levels, learned gate), from
+/// `specs/microflow_demo.yaml`.
+pub mod microflow_demo {
+    neulens::include_model!("microflow_demo");
+}

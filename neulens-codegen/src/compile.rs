@@ -4,11 +4,14 @@
 use crate::diag::Diagnostics;
 use crate::emit::{self, EmitOptions, Emitted};
 use crate::load::Loaded;
-use crate::plan::{self, Plan};
+use crate::plan::adaptive::{plan_adaptive, AdaptivePlan};
+use crate::plan::{self, Blob, Plan};
 
 /// Everything one compilation produces.
 pub struct Compiled {
     pub plan: Plan,
+    /// Adaptive (micro-flow) inference, when the spec has a `microflows:` section.
+    pub adaptive: Option<AdaptivePlan>,
     pub emitted: Emitted,
     /// The readable build report.
     pub report: String,
@@ -21,8 +24,21 @@ pub fn compile(
     opts: &EmitOptions,
 ) -> Result<Compiled, Diagnostics> {
     let (lowered, lower_report) = crate::transform::lower_with_report(&loaded.graph);
-    let plan = plan::plan(&lowered)?;
-    let emitted = emit::emit(&plan, opts, spec_label);
+    let mf = crate::microflow::build(&loaded.graph);
+    let mut blob = Blob::default();
+    let dense = plan::plan_shared(&lowered, &mut blob);
+    // Report the errors of both halves together.
+    let (mut plan, adaptive) = match (dense, mf) {
+        (Ok(p), Ok(None)) => (p, None),
+        (Ok(p), Ok(Some(mf))) => (p, Some(plan_adaptive(&loaded.graph, mf, &mut blob)?)),
+        (Err(mut d), Err(e)) => {
+            d.extend(e);
+            return Err(d);
+        }
+        (Err(d), _) | (_, Err(d)) => return Err(d),
+    };
+    plan.weights = blob.data;
+    let emitted = emit::emit(&plan, adaptive.as_ref(), opts, spec_label);
     let mut notes = loaded.notes.clone();
     for (bn, conv) in &lower_report.folded {
         notes.push(format!("batchnorm `{bn}` folded into conv `{conv}`"));
@@ -32,9 +48,13 @@ pub fn compile(
             "batchnorm `{bn}` kept as a per-channel affine (not after a foldable conv)"
         ));
     }
-    let report = emit::report::text(&plan, spec_label, &notes);
+    let mut report = emit::report::text(&plan, spec_label, &notes);
+    if let Some(a) = &adaptive {
+        report.push_str(&emit::report::adaptive_text(a));
+    }
     Ok(Compiled {
         plan,
+        adaptive,
         emitted,
         report,
     })

@@ -119,6 +119,12 @@ impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         self.items.push(d);
     }
+    /// Moves every diagnostic of `other` into `self`.
+    pub fn extend(&mut self, other: Diagnostics) {
+        for d in other.iter() {
+            self.push(d.clone());
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

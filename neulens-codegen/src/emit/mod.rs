@@ -4,6 +4,8 @@
 
 pub mod report;
 
+use crate::microflow::GateKind;
+use crate::plan::adaptive::AdaptivePlan;
 use crate::plan::{BufRef, Kernel, Plan, Storage};
 use neulens_kernels::conv::ConvParams;
 use proc_macro2::{Literal, TokenStream};
@@ -43,7 +45,12 @@ pub struct Emitted {
 }
 
 /// Emits the items of a model module.
-pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
+pub fn emit(
+    plan: &Plan,
+    adaptive: Option<&AdaptivePlan>,
+    opts: &EmitOptions,
+    spec_label: &str,
+) -> Emitted {
     let blob_ref = &opts.blob;
     let blob: Vec<u8> = plan.weights.iter().flat_map(|w| w.to_le_bytes()).collect();
     let input_len = plan.input.len();
@@ -68,12 +75,185 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
         }
     };
 
+    let Body {
+        params,
+        calls,
+        bounds,
+        layers,
+    } = body(plan);
+    let asserts = bounds.iter().map(|(limit, end)| {
+        let limit = format_ident!("{}", limit);
+        quote!(::neulens::__private::static_assertions::const_assert!(#end <= #limit);)
+    });
+    // (With an empty arena the assertion is trivially true, and clippy rejects `0 <= N`.)
+    let budget_assert = plan.arena_budget.filter(|_| arena_len > 0).map(|b| {
+        let b = b as usize;
+        quote!(::neulens::__private::static_assertions::const_assert!(ARENA_BYTES <= #b);)
+    });
+    let doc = format!(
+        " Model `{name}` compiled by neulens from `{spec_label}`: input {}, output {}, {macs} MACs, arena {} bytes, weights {} bytes.",
+        plan.input, plan.output, arena_len * 4, weights_bytes
+    );
+    let c_api = opts.c_api.then(|| {
+        let sym = format_ident!("{}", c_symbol(&plan.name));
+        let doc = format!(" C entry point of `{name}`: see the generated header. Returns 0, or -1 when a pointer is null.");
+        quote! {
+            #[doc = #doc]
+            ///
+            /// # Safety
+            /// `input` must point to `INPUT_LEN` readable floats, `arena` to `ARENA_LEN` and `output`
+            /// to `OUTPUT_LEN` writable floats, all aligned for `float` and not overlapping.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn #sym(input: *const f32, arena: *mut f32, output: *mut f32) -> i32 {
+                if input.is_null() || arena.is_null() || output.is_null() {
+                    return -1;
+                }
+                // SAFETY: the caller guarantees the lengths, alignment and disjointness above, so
+                // each pointer is a valid exclusive (or shared, for input) reference to an array.
+                let (input, arena, output) = unsafe {
+                    (
+                        &*(input as *const [f32; INPUT_LEN]),
+                        &mut *(arena as *mut [f32; ARENA_LEN]),
+                        &mut *(output as *mut [f32; OUTPUT_LEN]),
+                    )
+                };
+                infer(input, arena, output);
+                0
+            }
+        }
+    });
+    let tokens = quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        pub const NAME: &str = #name;
+        /// Input shape [channels, height, width] (CHW, f32).
+        #[allow(dead_code)]
+        pub const INPUT_SHAPE: [usize; 3] = [#ic, #ih, #iw];
+        #[allow(dead_code)]
+        pub const INPUT_LEN: usize = #input_len;
+        /// Output shape [channels, height, width].
+        #[allow(dead_code)]
+        pub const OUTPUT_SHAPE: [usize; 3] = [#oc, #oh, #ow];
+        #[allow(dead_code)]
+        pub const OUTPUT_LEN: usize = #output_len;
+        /// f32 elements of scratch memory `infer` needs.
+        #[allow(dead_code)]
+        pub const ARENA_LEN: usize = #arena_len;
+        #[allow(dead_code)]
+        pub const ARENA_BYTES: usize = ARENA_LEN * 4;
+        /// Multiply-accumulates of one inference.
+        #[allow(dead_code)]
+        pub const MACS: u64 = #macs;
+        #[allow(dead_code)]
+        pub const WEIGHTS_LEN: usize = #weights_len;
+        #[allow(dead_code)]
+        pub const WEIGHTS_BYTES: usize = #weights_bytes;
+        /// The instruction set enabled at compile time (`cfg(target_feature)`); `infer` runs with
+        /// `neulens::active_isa()`, which with the `std` feature is the best one the CPU has.
+        #[allow(dead_code)]
+        pub const ISA: ::neulens::Isa = ::neulens::Isa::COMPILED;
+        /// Per layer: op, algorithm, shape, MACs, weight bytes, arena offset (f32).
+        #[allow(dead_code)]
+        pub const LAYERS: &[::neulens::LayerInfo] = &[#(#layers),*];
+        /// Scratch memory for `infer`.
+        #[allow(dead_code)]
+        pub type Arena = [f32; ARENA_LEN];
+
+        #[repr(C, align(64))]
+        #[allow(dead_code)]
+        struct AlignedBlob([u8; WEIGHTS_BYTES]);
+        /// The packed weights; its length is part of the type, so a blob of another size fails to compile.
+        #[allow(dead_code)]
+        static BLOB: AlignedBlob = AlignedBlob(#blob_expr);
+        ::neulens::__private::static_assertions::const_assert!(cfg!(target_endian = "little"));
+        ::neulens::__private::static_assertions::const_assert_eq!(WEIGHTS_BYTES, WEIGHTS_LEN * 4);
+        ::neulens::__private::static_assertions::const_assert_eq!(core::mem::align_of::<AlignedBlob>() % 4, 0);
+        #budget_assert
+        #(#asserts)*
+        #(#params)*
+
+        /// The weight blob as f32.
+        #[allow(dead_code)]
+        pub fn weights() -> &'static [f32] {
+            ::neulens::__private::bytemuck::cast_slice(&BLOB.0)
+        }
+
+        /// Runs the model. Sizes are checked by the types; nothing allocates and nothing panics.
+        #[allow(clippy::all, unused_unsafe)]
+        #[allow(dead_code)]
+        pub fn infer(input: &[f32; INPUT_LEN], arena: &mut [f32; ARENA_LEN], output: &mut [f32; OUTPUT_LEN]) {
+            let x: *const f32 = input.as_ptr();
+            let a: *mut f32 = arena.as_mut_ptr();
+            let y: *mut f32 = output.as_mut_ptr();
+            let w: *const f32 = BLOB.0.as_ptr() as *const f32;
+            let (ar, yr): (*const f32, *const f32) = (a, y);
+            let isa: ::neulens::Isa = ::neulens::active_isa();
+            let _ = (x, a, y, w, ar, yr);
+            // SAFETY: every pointer below is a base pointer plus a constant offset whose range
+            // (offset + length) is proven within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by
+            // the const assertions above; BLOB is 64-byte aligned, so `w` is aligned for f32; the
+            // planner never lets a kernel's output overlap its inputs except the exact in-place
+            // aliasing the eltwise kernels allow; `isa` is enabled at compile time or detected
+            // on this CPU by `active_isa`.
+            unsafe {
+                #(#calls)*
+            }
+        }
+
+        /// `infer` over slices: returns an error instead of compiling when sizes are not known statically.
+        #[allow(dead_code)]
+        pub fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
+            let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
+            let found = arena.len();
+            let arena: &mut [f32; ARENA_LEN] = match arena.get_mut(..ARENA_LEN) {
+                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ARENA_LEN, found })?,
+                None => return Err(::neulens::Error::ArenaLength { expected: ARENA_LEN, found }),
+            };
+            let found = output.len();
+            let output: &mut [f32; OUTPUT_LEN] = output.try_into().map_err(|_| ::neulens::Error::OutputLength { expected: OUTPUT_LEN, found })?;
+            infer(input, arena, output);
+            Ok(())
+        }
+
+        /// The model as a type, for generic code (benches, tests, `neulens::Model`).
+        #[derive(Clone, Copy, Debug, Default)]
+        #[allow(dead_code)]
+        pub struct Model;
+        impl ::neulens::Model for Model {
+            const NAME: &'static str = NAME;
+            const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
+            const OUTPUT_SHAPE: [usize; 3] = OUTPUT_SHAPE;
+            const INPUT_LEN: usize = INPUT_LEN;
+            const OUTPUT_LEN: usize = OUTPUT_LEN;
+            const ARENA_LEN: usize = ARENA_LEN;
+            const MACS: u64 = MACS;
+            const LAYERS: &'static [::neulens::LayerInfo] = LAYERS;
+            fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
+                infer_slices(input, arena, output)
+            }
+        }
+    };
+    let adaptive = adaptive.map(adaptive_items);
+    let tokens = quote!(#tokens #c_api #adaptive);
+    Emitted { tokens, blob }
+}
+
+/// The generated pieces of one plan: parameter constants, kernel calls (in a scope with `x`,
+/// `a`, `ar`, `y`, `yr`, `w`, `isa`), the (limit constant, end) bounds to assert, and `LAYERS`.
+struct Body {
+    params: Vec<TokenStream>,
+    calls: Vec<TokenStream>,
+    bounds: std::collections::BTreeSet<(&'static str, usize)>,
+    layers: Vec<TokenStream>,
+}
+
+fn body(plan: &Plan) -> Body {
+    let mut pid = 0usize;
     let mut params = Vec::new();
     let mut calls = Vec::new();
     // (limit constant, end) pairs; a set keeps the generated code short and ordered.
     let mut bounds = std::collections::BTreeSet::new();
     let mut layers = Vec::new();
-    let mut pid = 0usize;
     for step in &plan.steps {
         let lname = &step.name;
         let op = step.op;
@@ -250,160 +430,334 @@ pub fn emit(plan: &Plan, opts: &EmitOptions, spec_label: &str) -> Emitted {
             calls.push(call);
         }
     }
+    Body {
+        params,
+        calls,
+        bounds,
+        layers,
+    }
+}
+
+/// A private module running one sub-plan (a micro-flow, a gate or the tail) on raw pointers:
+/// `run(x, a, y, w, isa)` with its own `INPUT_LEN`/`ARENA_LEN`/`OUTPUT_LEN` bounds asserted; the
+/// weight offsets are global (one blob for the whole model).
+fn sub_module(name: &proc_macro2::Ident, plan: &Plan) -> TokenStream {
+    let Body {
+        params,
+        calls,
+        bounds,
+        ..
+    } = body(plan);
+    let (il, ol, al) = (plan.input.len(), plan.output.len(), plan.arena_len);
     let asserts = bounds.iter().map(|(limit, end)| {
         let limit = format_ident!("{}", limit);
         quote!(::neulens::__private::static_assertions::const_assert!(#end <= #limit);)
     });
-    // (With an empty arena the assertion is trivially true, and clippy rejects `0 <= N`.)
-    let budget_assert = plan.arena_budget.filter(|_| arena_len > 0).map(|b| {
-        let b = b as usize;
-        quote!(::neulens::__private::static_assertions::const_assert!(ARENA_BYTES <= #b);)
-    });
-    let doc = format!(
-        " Model `{name}` compiled by neulens from `{spec_label}`: input {}, output {}, {macs} MACs, arena {} bytes, weights {} bytes.",
-        plan.input, plan.output, arena_len * 4, weights_bytes
-    );
-    let c_api = opts.c_api.then(|| {
-        let sym = format_ident!("{}", c_symbol(&plan.name));
-        let doc = format!(" C entry point of `{name}`: see the generated header. Returns 0, or -1 when a pointer is null.");
-        quote! {
-            #[doc = #doc]
-            ///
+    quote! {
+        #[allow(dead_code, clippy::all, unused_unsafe)]
+        mod #name {
+            use super::WEIGHTS_LEN;
+            pub const INPUT_LEN: usize = #il;
+            pub const OUTPUT_LEN: usize = #ol;
+            pub const ARENA_LEN: usize = #al;
+            #(#asserts)*
+            #(#params)*
             /// # Safety
-            /// `input` must point to `INPUT_LEN` readable floats, `arena` to `ARENA_LEN` and `output`
-            /// to `OUTPUT_LEN` writable floats, all aligned for `float` and not overlapping.
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn #sym(input: *const f32, arena: *mut f32, output: *mut f32) -> i32 {
-                if input.is_null() || arena.is_null() || output.is_null() {
-                    return -1;
+            /// `x`: `INPUT_LEN` readable floats; `a`: `ARENA_LEN` and `y`: `OUTPUT_LEN` writable
+            /// floats, the three disjoint; `w`: the model's weight blob; `isa` available.
+            #[inline(never)]
+            pub unsafe fn run(x: *const f32, a: *mut f32, y: *mut f32, w: *const f32, isa: ::neulens::Isa) {
+                let (ar, yr): (*const f32, *const f32) = (a, y);
+                let _ = (x, a, y, w, ar, yr, isa);
+                // SAFETY: every pointer is a base plus a constant offset whose range is asserted
+                // within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN above, which the caller
+                // guarantees; kernels' outputs never overlap their inputs except where in-place
+                // aliasing is allowed (see `infer`).
+                unsafe {
+                    #(#calls)*
                 }
-                // SAFETY: the caller guarantees the lengths, alignment and disjointness above, so
-                // each pointer is a valid exclusive (or shared, for input) reference to an array.
-                let (input, arena, output) = unsafe {
-                    (
-                        &*(input as *const [f32; INPUT_LEN]),
-                        &mut *(arena as *mut [f32; ARENA_LEN]),
-                        &mut *(output as *mut [f32; OUTPUT_LEN]),
-                    )
-                };
-                infer(input, arena, output);
-                0
             }
         }
-    });
-    let tokens = quote! {
-        #[doc = #doc]
-        #[allow(dead_code)]
-        pub const NAME: &str = #name;
-        /// Input shape [channels, height, width] (CHW, f32).
-        #[allow(dead_code)]
-        pub const INPUT_SHAPE: [usize; 3] = [#ic, #ih, #iw];
-        #[allow(dead_code)]
-        pub const INPUT_LEN: usize = #input_len;
-        /// Output shape [channels, height, width].
-        #[allow(dead_code)]
-        pub const OUTPUT_SHAPE: [usize; 3] = [#oc, #oh, #ow];
-        #[allow(dead_code)]
-        pub const OUTPUT_LEN: usize = #output_len;
-        /// f32 elements of scratch memory `infer` needs.
-        #[allow(dead_code)]
-        pub const ARENA_LEN: usize = #arena_len;
-        #[allow(dead_code)]
-        pub const ARENA_BYTES: usize = ARENA_LEN * 4;
-        /// Multiply-accumulates of one inference.
-        #[allow(dead_code)]
-        pub const MACS: u64 = #macs;
-        #[allow(dead_code)]
-        pub const WEIGHTS_LEN: usize = #weights_len;
-        #[allow(dead_code)]
-        pub const WEIGHTS_BYTES: usize = #weights_bytes;
-        /// The instruction set enabled at compile time (`cfg(target_feature)`); `infer` runs with
-        /// `neulens::active_isa()`, which with the `std` feature is the best one the CPU has.
-        #[allow(dead_code)]
-        pub const ISA: ::neulens::Isa = ::neulens::Isa::COMPILED;
-        /// Per layer: op, algorithm, shape, MACs, weight bytes, arena offset (f32).
-        #[allow(dead_code)]
-        pub const LAYERS: &[::neulens::LayerInfo] = &[#(#layers),*];
-        /// Scratch memory for `infer`.
-        #[allow(dead_code)]
-        pub type Arena = [f32; ARENA_LEN];
+    }
+}
 
-        #[repr(C, align(64))]
-        #[allow(dead_code)]
-        struct AlignedBlob([u8; WEIGHTS_BYTES]);
-        /// The packed weights; its length is part of the type, so a blob of another size fails to compile.
-        #[allow(dead_code)]
-        static BLOB: AlignedBlob = AlignedBlob(#blob_expr);
-        ::neulens::__private::static_assertions::const_assert!(cfg!(target_endian = "little"));
-        ::neulens::__private::static_assertions::const_assert_eq!(WEIGHTS_BYTES, WEIGHTS_LEN * 4);
-        ::neulens::__private::static_assertions::const_assert_eq!(core::mem::align_of::<AlignedBlob>() % 4, 0);
-        #budget_assert
-        #(#asserts)*
-        #(#params)*
-
-        /// The weight blob as f32.
-        #[allow(dead_code)]
-        pub fn weights() -> &'static [f32] {
-            ::neulens::__private::bytemuck::cast_slice(&BLOB.0)
+/// Tokens of a `const ID: Window` (no assertions).
+fn window_lit(p: &neulens_kernels::eltwise::Window) -> TokenStream {
+    let neulens_kernels::eltwise::Window {
+        c,
+        h,
+        w,
+        src_h,
+        src_w,
+        src_y,
+        src_x,
+        dst_h,
+        dst_w,
+        dst_y,
+        dst_x,
+    } = *p;
+    quote! {
+        ::neulens::kernels::eltwise::Window {
+            c: #c, h: #h, w: #w, src_h: #src_h, src_w: #src_w, src_y: #src_y, src_x: #src_x,
+            dst_h: #dst_h, dst_w: #dst_w, dst_y: #dst_y, dst_x: #dst_x,
         }
+    }
+}
 
-        /// Runs the model. Sizes are checked by the types; nothing allocates and nothing panics.
-        #[allow(clippy::all, unused_unsafe)]
+/// The adaptive-inference items: sub-plan modules, micro-flow constants and `infer_adaptive`.
+fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
+    let mf = &ap.mf;
+    let tiles = mf.tiles.len();
+    let levels = mf.num_levels();
+    let grid = mf.grid;
+    let mut mods = Vec::new();
+    let mut flow_arms = Vec::new();
+    let mut region_asserts = Vec::new();
+    let (tin, tout, sub, logits, stitched, tail_off) = (
+        ap.tile_in_off,
+        ap.tile_out_off,
+        ap.sub_off,
+        ap.logits_off,
+        ap.stitched_off,
+        ap.tail_off,
+    );
+    for (l, lv) in ap.flows.iter().enumerate() {
+        for (c, p) in lv.iter().enumerate() {
+            let m = format_ident!("__flow_l{}_c{}", l, c);
+            mods.push(sub_module(&m, p));
+            let (lu, cu) = (l as u8, c as u8);
+            flow_arms.push(
+                quote!((#lu, #cu) => #m::run(a.add(#tin), a.add(#sub), a.add(#tout), w, isa),),
+            );
+            region_asserts.push(quote! {
+                ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= #tout - #tin);
+                ::neulens::__private::static_assertions::const_assert!(#m::OUTPUT_LEN <= #logits - #tout);
+                ::neulens::__private::static_assertions::const_assert!(#sub + #m::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
+            });
+        }
+    }
+    let mut gate_arms = Vec::new();
+    for (c, p) in ap.gates.iter().enumerate() {
+        let m = format_ident!("__gate_c{}", c);
+        mods.push(sub_module(&m, p));
+        let cu = c as u8;
+        gate_arms.push(quote!(#cu => #m::run(a.add(#tin), a.add(#sub), a.add(#logits), w, isa),));
+        region_asserts.push(quote! {
+            ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= #tout - #tin);
+            ::neulens::__private::static_assertions::const_assert!(#m::OUTPUT_LEN == LEVELS);
+            ::neulens::__private::static_assertions::const_assert!(#logits + LEVELS <= #sub);
+            ::neulens::__private::static_assertions::const_assert!(#sub + #m::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
+        });
+    }
+    mods.push(sub_module(&format_ident!("__tail"), &ap.tail));
+    let slen = mf.split_shape.len();
+    region_asserts.push(quote! {
+        ::neulens::__private::static_assertions::const_assert!(__tail::INPUT_LEN == #slen);
+        ::neulens::__private::static_assertions::const_assert!(__tail::OUTPUT_LEN == OUTPUT_LEN);
+        ::neulens::__private::static_assertions::const_assert!(#stitched + #slen <= #tail_off);
+        ::neulens::__private::static_assertions::const_assert!(#tail_off + __tail::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
+    });
+    let classes: Vec<u8> = mf.tiles.iter().map(|t| t.class as u8).collect();
+    let crops = ap.crop.iter().map(window_lit);
+    let pastes = ap.paste.iter().map(window_lit);
+    let tile_macs = mf.tile_macs.iter().map(|t| quote!([#(#t),*]));
+    let gate_macs: u64 = mf.gate_macs.iter().sum();
+    let tail_macs = mf.tail_macs;
+    let fractions = mf.levels.iter().map(|&f| f as f32);
+    let (theta, window) = (mf.theta as f32, mf.window);
+    let arena_len = ap.arena_len;
+    let (ci, cs) = (mf.classes.len(), mf.split_shape);
+    let split_name = &mf.split_name;
+    let sc = [cs.c, cs.h, cs.w];
+    let gate_code = match &mf.gate {
+        GateKind::Fixed(l) => {
+            let l = *l as u8;
+            quote! {
+                gate_levels = [#l; TILES];
+            }
+        }
+        GateKind::Energy(t) => {
+            let t = t.iter().map(|&v| v as f32);
+            quote! {
+                const THRESHOLDS: [f32; LEVELS - 1] = [#(#t),*];
+                for t in 0..TILES {
+                    let cw = &TILE_CROP[t];
+                    ::neulens::kernels::eltwise::copy_window(cw, x, a.add(#tin));
+                    let tile = core::slice::from_raw_parts(a.add(#tin) as *const f32, cw.dst_len());
+                    let (l, c) = ::neulens::microflow::energy_decision(::neulens::microflow::tile_energy(tile), &THRESHOLDS);
+                    gate_levels[t] = l;
+                    confidence[t] = c;
+                }
+            }
+        }
+        GateKind::Learned => quote! {
+            for t in 0..TILES {
+                ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, a.add(#tin));
+                match TILE_CLASS[t] {
+                    #(#gate_arms)*
+                    _ => {}
+                }
+                let logits = core::slice::from_raw_parts(a.add(#logits) as *const f32, LEVELS);
+                let (l, c) = ::neulens::microflow::gate_decision(logits);
+                gate_levels[t] = l;
+                confidence[t] = c;
+            }
+            gate_macs = GATE_MACS;
+        },
+    };
+    let doc = format!(
+        " Adaptive inference (NeuLens micro-flows): the image is cut into {grid}×{grid} overlapping tiles ({ci} code paths), each runs the layers up to `{split_name}` at one of {levels} width levels, and the stitched {}×{}×{} map runs once through the tail.",
+        cs.c, cs.h, cs.w
+    );
+    quote! {
+        #(#mods)*
+
+        /// Tiles per side.
         #[allow(dead_code)]
-        pub fn infer(input: &[f32; INPUT_LEN], arena: &mut [f32; ARENA_LEN], output: &mut [f32; OUTPUT_LEN]) {
+        pub const GRID: usize = #grid;
+        /// Tiles (`GRID * GRID`, row-major).
+        #[allow(dead_code)]
+        pub const TILES: usize = #tiles;
+        /// Width levels (0 = widest).
+        #[allow(dead_code)]
+        pub const LEVELS: usize = #levels;
+        /// Channel fraction kept at each level.
+        #[allow(dead_code)]
+        pub const LEVEL_FRACTIONS: [f32; LEVELS] = [#(#fractions),*];
+        /// Shape of the stitched feature map (the split layer's output).
+        #[allow(dead_code)]
+        pub const SPLIT_SHAPE: [usize; 3] = [#(#sc),*];
+        /// MACs of each tile's micro-flow at each level.
+        #[allow(dead_code)]
+        pub const TILE_MACS: [[u64; LEVELS]; TILES] = [#(#tile_macs),*];
+        /// MACs of the gate over all tiles (0 unless the gate is learned).
+        #[allow(dead_code)]
+        pub const GATE_MACS: u64 = #gate_macs;
+        /// MACs of the layers after the split.
+        #[allow(dead_code)]
+        pub const TAIL_MACS: u64 = #tail_macs;
+        /// θ_f and Δw of the budget controller (spec `microflows.theta` / `window`).
+        #[allow(dead_code)]
+        pub const CONTROLLER: ::neulens::microflow::Controller = ::neulens::microflow::Controller { theta: #theta, window: #window };
+        /// f32 elements of scratch memory `infer_adaptive` needs.
+        #[allow(dead_code)]
+        pub const ADAPTIVE_ARENA_LEN: usize = #arena_len;
+        /// Scratch memory for `infer_adaptive`.
+        #[allow(dead_code)]
+        pub type AdaptiveArena = [f32; ADAPTIVE_ARENA_LEN];
+        /// The code path (tile class) of each tile.
+        #[allow(dead_code)]
+        const TILE_CLASS: [u8; TILES] = [#(#classes),*];
+        /// The image window each tile reads.
+        #[allow(dead_code)]
+        pub const TILE_CROP: [::neulens::kernels::eltwise::Window; TILES] = [#(#crops),*];
+        /// Where each tile's output goes in the stitched map.
+        #[allow(dead_code)]
+        pub const TILE_PASTE: [::neulens::kernels::eltwise::Window; TILES] = [#(#pastes),*];
+        const _: () = {
+            let mut t = 0;
+            while t < TILES {
+                assert!(TILE_CROP[t].fits() && TILE_CROP[t].src_len() == INPUT_LEN);
+                assert!(TILE_CROP[t].dst_len() <= #tout - #tin);
+                assert!(TILE_PASTE[t].fits() && TILE_PASTE[t].dst_len() == #slen);
+                assert!(TILE_PASTE[t].src_len() <= #logits - #tout);
+                t += 1;
+            }
+        };
+        #(#region_asserts)*
+
+        #[doc = #doc]
+        ///
+        /// `policy` picks the levels: the gate's choice, a fixed level, or the gate under a
+        /// budget enforced by the controller. Nothing allocates and nothing panics.
+        #[allow(dead_code, clippy::all, unused_unsafe, unused_mut, unused_assignments)]
+        pub fn infer_adaptive(
+            input: &[f32; INPUT_LEN],
+            arena: &mut [f32; ADAPTIVE_ARENA_LEN],
+            output: &mut [f32; OUTPUT_LEN],
+            policy: ::neulens::Policy,
+        ) -> ::neulens::TileReport<TILES> {
             let x: *const f32 = input.as_ptr();
             let a: *mut f32 = arena.as_mut_ptr();
             let y: *mut f32 = output.as_mut_ptr();
             let w: *const f32 = BLOB.0.as_ptr() as *const f32;
-            let (ar, yr): (*const f32, *const f32) = (a, y);
             let isa: ::neulens::Isa = ::neulens::active_isa();
-            let _ = (x, a, y, w, ar, yr);
-            // SAFETY: every pointer below is a base pointer plus a constant offset whose range
-            // (offset + length) is proven within INPUT_LEN / ARENA_LEN / OUTPUT_LEN / WEIGHTS_LEN by
-            // the const assertions above; BLOB is 64-byte aligned, so `w` is aligned for f32; the
-            // planner never lets a kernel's output overlap its inputs except the exact in-place
-            // aliasing the eltwise kernels allow; `isa` is enabled at compile time or detected
-            // on this CPU by `active_isa`.
+            let mut gate_levels = [0u8; TILES];
+            let mut confidence = [1.0f32; TILES];
+            let mut gate_macs = 0u64;
+            // SAFETY: the regions (stitched map, tile input, tile output, logits, sub-plan arena,
+            // tail arena) are constant offsets asserted above to lie within ADAPTIVE_ARENA_LEN and
+            // not to overlap where they are used together; the tile windows are asserted to fit
+            // the image and the stitched map; each sub-plan's own bounds are asserted in its
+            // module; `isa` is compiled in or detected.
             unsafe {
-                #(#calls)*
+                if !matches!(policy, ::neulens::Policy::Fixed(_)) {
+                    #gate_code
+                }
+                let mut levels = gate_levels;
+                let mut budget_macs = None;
+                let mut within_budget = true;
+                match policy {
+                    ::neulens::Policy::Gate => {}
+                    ::neulens::Policy::Fixed(l) => {
+                        let l = if (l as usize) < LEVELS { l } else { (LEVELS - 1) as u8 };
+                        levels = [l; TILES];
+                        gate_levels = levels;
+                    }
+                    ::neulens::Policy::Budget(b) => {
+                        let m = b.macs(MACS);
+                        budget_macs = Some(m);
+                        within_budget = ::neulens::microflow::control(&mut levels, &confidence, &TILE_MACS, gate_macs + TAIL_MACS, m, CONTROLLER);
+                    }
+                }
+                let mut macs = [0u64; TILES];
+                for t in 0..TILES {
+                    let l = if (levels[t] as usize) < LEVELS { levels[t] } else { (LEVELS - 1) as u8 };
+                    levels[t] = l;
+                    macs[t] = TILE_MACS[t][l as usize];
+                    ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, a.add(#tin));
+                    match (l, TILE_CLASS[t]) {
+                        #(#flow_arms)*
+                        _ => {}
+                    }
+                    ::neulens::kernels::eltwise::copy_window(&TILE_PASTE[t], a.add(#tout), a.add(#stitched));
+                }
+                __tail::run(a.add(#stitched), a.add(#tail_off), y, w, isa);
+                let mut total = gate_macs + TAIL_MACS;
+                for m in macs {
+                    total += m;
+                }
+                ::neulens::TileReport {
+                    levels,
+                    gate_levels,
+                    confidence,
+                    macs,
+                    total_macs: total,
+                    budget_macs,
+                    within_budget,
+                }
             }
         }
 
-        /// `infer` over slices: returns an error instead of compiling when sizes are not known statically.
+        /// `infer_adaptive` over slices (errors instead of compile-time sizes).
         #[allow(dead_code)]
-        pub fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
+        pub fn infer_adaptive_slices(
+            input: &[f32],
+            arena: &mut [f32],
+            output: &mut [f32],
+            policy: ::neulens::Policy,
+        ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
             let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
             let found = arena.len();
-            let arena: &mut [f32; ARENA_LEN] = match arena.get_mut(..ARENA_LEN) {
-                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ARENA_LEN, found })?,
-                None => return Err(::neulens::Error::ArenaLength { expected: ARENA_LEN, found }),
+            let arena: &mut [f32; ADAPTIVE_ARENA_LEN] = match arena.get_mut(..ADAPTIVE_ARENA_LEN) {
+                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ADAPTIVE_ARENA_LEN, found })?,
+                None => return Err(::neulens::Error::ArenaLength { expected: ADAPTIVE_ARENA_LEN, found }),
             };
             let found = output.len();
             let output: &mut [f32; OUTPUT_LEN] = output.try_into().map_err(|_| ::neulens::Error::OutputLength { expected: OUTPUT_LEN, found })?;
-            infer(input, arena, output);
-            Ok(())
+            Ok(infer_adaptive(input, arena, output, policy))
         }
-
-        /// The model as a type, for generic code (benches, tests, `neulens::Model`).
-        #[derive(Clone, Copy, Debug, Default)]
-        #[allow(dead_code)]
-        pub struct Model;
-        impl ::neulens::Model for Model {
-            const NAME: &'static str = NAME;
-            const INPUT_SHAPE: [usize; 3] = INPUT_SHAPE;
-            const OUTPUT_SHAPE: [usize; 3] = OUTPUT_SHAPE;
-            const INPUT_LEN: usize = INPUT_LEN;
-            const OUTPUT_LEN: usize = OUTPUT_LEN;
-            const ARENA_LEN: usize = ARENA_LEN;
-            const MACS: u64 = MACS;
-            const LAYERS: &'static [::neulens::LayerInfo] = LAYERS;
-            fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
-                infer_slices(input, arena, output)
-            }
-        }
-    };
-    let tokens = quote!(#tokens #c_api);
-    Emitted { tokens, blob }
+    }
 }
 
 /// The C symbol of a model's entry point: `neulens_<name>_infer`.

@@ -2,6 +2,7 @@
 //! placed (input, output, or an arena offset chosen by liveness), weights packed into one blob,
 //! and the algorithm of each layer chosen. Everything here becomes a constant in generated code.
 
+pub mod adaptive;
 pub mod arena;
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -272,8 +273,27 @@ impl Plan {
 /// model is planned again without automatic Winograd (its scratch is what grew the arena); if
 /// that fails too, its error (the smaller arena) is the one reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
-    match plan_with(g, true) {
-        Err(_) if g.arena_budget.is_some() && auto_picks_winograd(g) => plan_with(g, false),
+    let mut blob = Blob::default();
+    let mut p = plan_shared(g, &mut blob)?;
+    p.weights = blob.data;
+    Ok(p)
+}
+
+/// `plan` with the weights added to a blob shared with other plans (`Plan::weights` is left
+/// empty; the offsets in its kernels point into `blob`).
+pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
+    let mark = blob.data.len();
+    match plan_with(g, true, blob) {
+        Err(_) if g.arena_budget.is_some() && auto_picks_winograd(g) => {
+            // Tensors of the failed attempt stay in the blob only if also used by the retry.
+            blob.data.truncate(mark);
+            blob.index.retain(|_, offs| {
+                offs.retain(|&o| o < mark);
+                !offs.is_empty()
+            });
+            blob.lens.retain(|&o, _| o < mark);
+            plan_with(g, false, blob)
+        }
         r => r,
     }
 }
@@ -289,7 +309,7 @@ fn auto_picks_winograd(g: &Graph) -> bool {
     })
 }
 
-fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
+fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
     // The algorithm of every conv (with the cost model's reason).
     let algos: Vec<Option<(ConvAlgo, String)>> = g
@@ -325,7 +345,6 @@ fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
         })
         .collect();
     let storage = arena::assign(g, &scratch);
-    let mut blob = Blob::default();
     let mut steps = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
         if i == 0 {
@@ -344,7 +363,6 @@ fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
         let mut kernels = Vec::new();
         let mut algo = "-";
         let mut why = String::new();
-        let weights_before = blob.data.len();
         match &n.op {
             Op::Input => {}
             Op::Conv(c) => {
@@ -581,7 +599,11 @@ fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
             why,
             shape: s,
             macs: node_macs(g, i),
-            weight_bytes: (blob.data.len() - weights_before) * 4,
+            weight_bytes: kernels
+                .iter()
+                .flat_map(Kernel::weight_ranges)
+                .map(|(_, l)| l * 4)
+                .sum(),
             output: out,
             in_place,
             kernels,
@@ -627,7 +649,7 @@ fn plan_with(g: &Graph, auto_winograd: bool) -> Result<Plan, Diagnostics> {
         output: g.output_shape(),
         steps,
         arena_len: storage.arena_len,
-        weights: blob.data,
+        weights: Vec::new(),
         macs,
         arena_budget,
     })
@@ -772,17 +794,46 @@ fn kact(a: Act) -> neulens_kernels::Act {
     }
 }
 
-#[derive(Default)]
-struct Blob {
-    data: Vec<f32>,
+/// The weight blob of a model, shared by all its plans (the dense model, micro-flows, gate,
+/// tail): identical tensors are stored once (micro-flow levels share classes' weights, the tail
+/// shares the dense model's).
+#[derive(Default, Debug)]
+pub struct Blob {
+    pub data: Vec<f32>,
+    /// Content hash → offsets of tensors with that hash.
+    index: std::collections::HashMap<u64, Vec<usize>>,
+    /// Length of the tensor at each offset.
+    lens: std::collections::HashMap<usize, usize>,
 }
 
 impl Blob {
-    /// Appends `v` at the next aligned offset and returns that offset.
-    fn push(&mut self, v: &[f32]) -> usize {
+    /// Stores `v` at the next aligned offset (or finds an identical tensor already stored) and
+    /// returns its offset.
+    pub fn push(&mut self, v: &[f32]) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        v.len().hash(&mut h);
+        for x in v {
+            x.to_bits().hash(&mut h);
+        }
+        let key = h.finish();
+        if let Some(offs) = self.index.get(&key) {
+            for &o in offs {
+                let same = self.lens.get(&o) == Some(&v.len())
+                    && self.data[o..o + v.len()]
+                        .iter()
+                        .zip(v)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                if same {
+                    return o;
+                }
+            }
+        }
         let off = self.data.len().div_ceil(WEIGHT_ALIGN) * WEIGHT_ALIGN;
         self.data.resize(off, 0.0);
         self.data.extend_from_slice(v);
+        self.index.entry(key).or_default().push(off);
+        self.lens.insert(off, v.len());
         off
     }
 }
