@@ -1261,6 +1261,51 @@ fn force_winograd(text: &str, m: usize) -> Option<String> {
     any.then_some(out)
 }
 
+/// A copy of a random spec with a `microflows:` section (name `rand_NN_mf`): a 3×3, else 2×2,
+/// else 4×4, else 1×1 grid after the deepest layer where it is valid (checked with the compiler's own validation),
+/// with a gate that cycles through learned, energy and fixed. None when no split is valid.
+fn add_microflows(text: &str, i: usize, dir: &Path) -> Option<String> {
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  - { name: "))
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    let levels = if i % 2 == 0 {
+        "[1.0, 0.5]"
+    } else {
+        "[1.0, 0.75, 0.5, 0.375]"
+    };
+    let n_levels = if i % 2 == 0 { 2 } else { 4 };
+    let gate = match i % 3 {
+        0 => "{ weights: gate, channels: 4 }".to_string(),
+        1 => {
+            let t: Vec<String> = (1..n_levels)
+                .map(|k| format!("{:.2}", 0.7 / k as f64))
+                .collect();
+            format!("{{ energy: [{}] }}", t.join(", "))
+        }
+        _ => format!("{{ fixed: {} }}", n_levels - 1),
+    };
+    let base = text.replace(
+        &format!("name: rand_{i:02}\n"),
+        &format!("name: rand_{i:02}_mf\n"),
+    );
+    for k in [3, 2, 4, 1] {
+        for split in names.iter().rev().skip(1) {
+            let t = format!(
+                "{base}microflows: {{ split_after: {split}, grid: {k}, levels: {levels}, gate: {gate}, window: 2 }}\n"
+            );
+            let Ok(loaded) = neulens_codegen::load_model(&t, "mf.yaml", dir) else {
+                continue;
+            };
+            if let Ok(Some(_)) = neulens_codegen::microflow::build(&loaded.graph) {
+                return Some(t);
+            }
+        }
+    }
+    None
+}
+
 struct Job {
     stem: String,
     spec: PathBuf,
@@ -1330,6 +1375,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     cargo: false,
                 });
             }
+        }
+        if let Some(mf) = add_microflows(&text, i, &gen_dir) {
+            let mstem = format!("{stem}_mf");
+            let mpath = gen_dir.join(format!("{mstem}.yaml"));
+            write_if_changed(&mpath, mf.as_bytes())?;
+            jobs.push(Job {
+                stem: mstem,
+                spec: mpath,
+                cargo: false,
+            });
         }
         jobs.push(Job {
             stem,
@@ -1417,10 +1472,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "#[allow(clippy::absurd_extreme_comparisons)]\npub mod {stem} {{\n    include!({:?});\n}}",
                     built.rust_file.display().to_string()
                 );
+                let adaptive = if built.report.contains("\nmicro-flows: ") {
+                    let _ = writeln!(
+                        mods,
+                        "fn {stem}_adaptive(i: &[f32], a: &mut [f32], o: &mut [f32], p: neulens::Policy) -> Result<AdaptiveReport, neulens::Error> {{\n    \
+                         {stem}::infer_adaptive_slices(i, a, o, p).map(|r| AdaptiveReport::from(&r))\n}}"
+                    );
+                    format!(
+                        "Some(AdaptiveEntry {{ arena_len: {stem}::ADAPTIVE_ARENA_LEN, tiles: {stem}::TILES, levels: {stem}::LEVELS, \
+                         gate_macs: {stem}::GATE_MACS, infer: {stem}_adaptive }})"
+                    )
+                } else {
+                    "None".to_string()
+                };
                 let _ = writeln!(
                     entries,
                     "    ModelEntry {{ name: {stem:?}, spec: {:?}, input_len: {stem}::INPUT_LEN, output_len: {stem}::OUTPUT_LEN, \
-                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, tolerance: {:e}, infer: {stem}::infer_slices }},",
+                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, tolerance: {:e}, infer: {stem}::infer_slices, adaptive: {adaptive} }},",
                     job.spec.display().to_string(),
                     tolerance(&built.report)
                 );

@@ -20,6 +20,49 @@ pub struct ModelEntry {
     pub tolerance: f64,
     /// The model's `infer_slices`.
     pub infer: InferFn,
+    /// Adaptive (micro-flow) inference, for specs with a `microflows:` section.
+    pub adaptive: Option<AdaptiveEntry>,
+}
+
+/// A model's `infer_adaptive_slices`, with the report made dynamic.
+pub type AdaptiveFn =
+    fn(&[f32], &mut [f32], &mut [f32], neulens::Policy) -> Result<AdaptiveReport, neulens::Error>;
+
+/// The micro-flow side of a compiled model.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaptiveEntry {
+    pub arena_len: usize,
+    pub tiles: usize,
+    pub levels: usize,
+    /// `GATE_MACS`: the gate over all tiles (0 unless learned).
+    pub gate_macs: u64,
+    pub infer: AdaptiveFn,
+}
+
+/// `neulens::TileReport` without its const size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptiveReport {
+    pub levels: Vec<u8>,
+    pub gate_levels: Vec<u8>,
+    pub confidence: Vec<f32>,
+    pub macs: Vec<u64>,
+    pub total_macs: u64,
+    pub budget_macs: Option<u64>,
+    pub within_budget: bool,
+}
+
+impl<const T: usize> From<&neulens::TileReport<T>> for AdaptiveReport {
+    fn from(r: &neulens::TileReport<T>) -> Self {
+        AdaptiveReport {
+            levels: r.levels.to_vec(),
+            gate_levels: r.gate_levels.to_vec(),
+            confidence: r.confidence.to_vec(),
+            macs: r.macs.to_vec(),
+            total_macs: r.total_macs,
+            budget_macs: r.budget_macs,
+            within_budget: r.within_budget,
+        }
+    }
 }
 
 /// Where build.rs writes the random specs.
@@ -35,6 +78,13 @@ impl ModelEntry {
 /// The models generated from random specs.
 pub fn random_models() -> impl Iterator<Item = &'static ModelEntry> {
     MODELS.iter().filter(|m| m.is_random())
+}
+
+/// The models with adaptive (micro-flow) inference.
+pub fn adaptive_models() -> impl Iterator<Item = (&'static ModelEntry, &'static AdaptiveEntry)> {
+    MODELS
+        .iter()
+        .filter_map(|m| m.adaptive.as_ref().map(|a| (m, a)))
 }
 
 /// The models compiled from the shipped specs in `specs/`.

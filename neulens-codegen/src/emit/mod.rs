@@ -456,6 +456,7 @@ fn sub_module(name: &proc_macro2::Ident, plan: &Plan) -> TokenStream {
     quote! {
         #[allow(dead_code, clippy::all, unused_unsafe)]
         mod #name {
+            #[allow(unused_imports)]
             use super::WEIGHTS_LEN;
             pub const INPUT_LEN: usize = #il;
             pub const OUTPUT_LEN: usize = #ol;

@@ -202,47 +202,54 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
             .found(format!("grid: {k}")),
         );
     }
-    // Width of every supernet value per level.
-    let full = full_width(g, &inside, split);
-    let mut channels = vec![vec![0usize; n]; cfg.levels.len()];
+    // Width of every supernet value per level. An add whose operands would get different widths
+    // (e.g. a depthwise multiplier against a plain conv) is made full width, until consistent.
+    let mut seeds = vec![split];
+    let (full, channels) = loop {
+        let full = full_width(g, &inside, &seeds);
+        let channels: Vec<Vec<usize>> = cfg
+            .levels
+            .iter()
+            .map(|&f| level_channels(g, &inside, &full, f))
+            .collect();
+        let mismatched: Vec<usize> = (0..n)
+            .filter(|&i| inside[i] && !full[i] && matches!(g.nodes[i].op, Op::Add))
+            .filter(|&i| {
+                channels.iter().any(|ch| {
+                    let ins = &g.nodes[i].inputs;
+                    ins.iter().any(|&j| ch[j] != ch[ins[0]])
+                })
+            })
+            .collect();
+        if mismatched.is_empty() {
+            break (full, channels);
+        }
+        seeds.extend(mismatched);
+    };
     for (li, &f) in cfg.levels.iter().enumerate() {
         for i in 0..n {
-            if !inside[i] {
-                continue;
-            }
             let node = &g.nodes[i];
-            channels[li][i] = match &node.op {
-                Op::Input => node.shape.c,
-                Op::Conv(c) if c.groups > 1 => {
-                    channels[li][node.inputs[0]] * (node.shape.c / c.groups)
-                }
-                Op::Conv(_) if full[i] => node.shape.c,
-                Op::Conv(_) => {
-                    let kept = (f * node.shape.c as f64).round() as usize;
-                    if kept == 0 {
-                        diags.push(
-                            Diagnostic::new(
-                                file,
-                                cfg.levels_loc,
-                                format!(
-                                    "width level {f} keeps 0 of the {} channels of `{}`",
-                                    node.shape.c, node.name
-                                ),
-                            )
-                            .layer(&node.name)
-                            .expected(format!(
-                                "a fraction of at least {:.4}",
-                                0.5 / node.shape.c as f64
-                            )),
-                        );
-                    }
-                    kept.min(node.shape.c)
-                }
-                _ => node
-                    .inputs
-                    .first()
-                    .map_or(node.shape.c, |&j| channels[li][j]),
-            };
+            if inside[i]
+                && !full[i]
+                && matches!(node.op, Op::Conv(ref c) if c.groups == 1)
+                && channels[li][i] == 0
+            {
+                diags.push(
+                    Diagnostic::new(
+                        file,
+                        cfg.levels_loc,
+                        format!(
+                            "width level {f} keeps 0 of the {} channels of `{}`",
+                            node.shape.c, node.name
+                        ),
+                    )
+                    .layer(&node.name)
+                    .expected(format!(
+                        "a fraction of at least {:.4}",
+                        0.5 / node.shape.c as f64
+                    )),
+                );
+            }
         }
     }
     if !diags.is_empty() {
@@ -365,9 +372,11 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
 /// Which supernet values keep all their channels at every level: the split layer (the tail
 /// expects its full width), and through channel-preserving ops (batchnorm, pooling, add,
 /// depthwise) the values they read; an add with one full-width operand makes them all full.
-fn full_width(g: &Graph, inside: &[bool], split: usize) -> Vec<bool> {
+fn full_width(g: &Graph, inside: &[bool], seeds: &[usize]) -> Vec<bool> {
     let mut full = vec![false; g.nodes.len()];
-    full[split] = true;
+    for &s in seeds {
+        full[s] = true;
+    }
     full[0] = true;
     loop {
         let mut changed = false;
@@ -402,6 +411,24 @@ fn full_width(g: &Graph, inside: &[bool], split: usize) -> Vec<bool> {
             return full;
         }
     }
+}
+
+/// Channels of every supernet value at channel fraction `f` (0 where a conv keeps nothing).
+fn level_channels(g: &Graph, inside: &[bool], full: &[bool], f: f64) -> Vec<usize> {
+    let mut ch = vec![0usize; g.nodes.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        if !inside[i] {
+            continue;
+        }
+        ch[i] = match &node.op {
+            Op::Input => node.shape.c,
+            Op::Conv(c) if c.groups > 1 => ch[node.inputs[0]] * (node.shape.c / c.groups),
+            Op::Conv(_) if full[i] => node.shape.c,
+            Op::Conv(_) => ((f * node.shape.c as f64).round() as usize).min(node.shape.c),
+            _ => node.inputs.first().map_or(node.shape.c, |&j| ch[j]),
+        };
+    }
+    ch
 }
 
 /// Rows and columns of node `op`'s input that the output window `out` of a sliding-window op

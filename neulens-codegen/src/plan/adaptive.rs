@@ -49,6 +49,19 @@ pub fn plan_adaptive(
     let mut diags = Diagnostics::new();
     let mut plan_one = |gr: &Graph, diags: &mut Diagnostics| -> Option<Plan> {
         let (lowered, _) = crate::transform::lower_with_report(gr);
+        // The micro-flow stage builds these graphs; a malformed one is a compiler bug, and the
+        // kernels must never see it.
+        if let Err(e) = crate::reference::check(&lowered) {
+            diags.push(Diagnostic::new(
+                &g.file,
+                gr.nodes.last().map_or(g.nodes[0].loc, |n| n.loc),
+                format!(
+                    "internal error: micro-flow graph `{}` is malformed: {e}",
+                    gr.name
+                ),
+            ));
+            return None;
+        }
         match plan_shared(&lowered, blob) {
             Ok(p) => Some(p),
             Err(d) => {
