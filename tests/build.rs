@@ -1270,12 +1270,11 @@ fn add_microflows(text: &str, i: usize, dir: &Path) -> Option<String> {
         .filter_map(|l| l.strip_prefix("  - { name: "))
         .filter_map(|l| l.split(',').next())
         .collect();
-    let levels = if i % 2 == 0 {
-        "[1.0, 0.5]"
+    let (levels, n_levels) = if i.is_multiple_of(2) {
+        ("[1.0, 0.5]", 2)
     } else {
-        "[1.0, 0.75, 0.5, 0.375]"
+        ("[1.0, 0.75, 0.5, 0.375]", 4)
     };
-    let n_levels = if i % 2 == 0 { 2 } else { 4 };
     let gate = match i % 3 {
         0 => "{ weights: gate, channels: 4 }".to_string(),
         1 => {

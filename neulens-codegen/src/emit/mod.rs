@@ -552,10 +552,11 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
     }
     mods.push(sub_module(&format_ident!("__tail"), &ap.tail));
     let slen = mf.split_shape.len();
+    let stitched_end = stitched + slen;
     region_asserts.push(quote! {
         ::neulens::__private::static_assertions::const_assert!(__tail::INPUT_LEN == #slen);
         ::neulens::__private::static_assertions::const_assert!(__tail::OUTPUT_LEN == OUTPUT_LEN);
-        ::neulens::__private::static_assertions::const_assert!(#stitched + #slen <= #tail_off);
+        ::neulens::__private::static_assertions::const_assert!(#stitched_end <= #tail_off);
         ::neulens::__private::static_assertions::const_assert!(#tail_off + __tail::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
     });
     let classes: Vec<u8> = mf.tiles.iter().map(|t| t.class as u8).collect();

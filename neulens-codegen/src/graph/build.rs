@@ -696,7 +696,7 @@ impl Builder<'_, '_> {
                 };
                 let p = k / 2;
                 Some(Gate::Learned {
-                    conv: ConvOp {
+                    conv: Box::new(ConvOp {
                         out_channels: ch,
                         kernel: [k, k],
                         stride: [*stride, *stride],
@@ -710,12 +710,12 @@ impl Builder<'_, '_> {
                         weight: w?,
                         bias: bias?,
                         algo: AlgoRequest::Auto,
-                    },
-                    fc: DenseOp {
+                    }),
+                    fc: Box::new(DenseOp {
                         out_features: r,
                         weight: fw?,
                         bias: fb?,
-                    },
+                    }),
                 })
             }
         }

@@ -242,7 +242,7 @@ pub struct MicroflowCfg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Gate {
     /// conv(`kernel`, `stride`, pad kernel/2) + ReLU → global max-pool → dense(levels).
-    Learned { conv: ConvOp, fc: DenseOp },
+    Learned { conv: Box<ConvOp>, fc: Box<DenseOp> },
     /// Thresholds on the standard deviation of the tile input, descending.
     Energy(Vec<f64>),
     /// Every tile at this level.

@@ -188,7 +188,7 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
     }
     let s = split_node.shape;
     let k = cfg.grid;
-    if s.h % k != 0 || s.w % k != 0 {
+    if !s.h.is_multiple_of(k) || !s.w.is_multiple_of(k) {
         diags.push(
             Diagnostic::new(
                 file,
@@ -307,12 +307,12 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
         })
         .collect();
     let mut flows: Vec<Vec<Graph>> = vec![class_graphs];
-    for li in 1..cfg.levels.len() {
+    for (li, ch) in channels.iter().enumerate().skip(1) {
         flows.push(
             class_regions
                 .iter()
                 .enumerate()
-                .map(|(ci, r)| tile_graph(g, cfg, &inside, r, &channels[li], li, ci))
+                .map(|(ci, r)| tile_graph(g, cfg, &inside, r, ch, li, ci))
                 .collect(),
         );
     }
@@ -1019,7 +1019,8 @@ microflows: { split_after: SPLIT, grid: K, levels: [1.0, 0.5, 0.25], gate: GATE 
         let d = reference_gate(&mf, &x).unwrap();
         assert_eq!(d.len(), 4);
         assert!(
-            d.iter().all(|&(l, c)| l < 3 && c >= 1.0 / 3.0 && c <= 1.0),
+            d.iter()
+                .all(|&(l, c)| l < 3 && (1.0 / 3.0..=1.0).contains(&c)),
             "{d:?}"
         );
         let g = load(&spec(32, 32, "r1", 2, "{ energy: [0.5, 0.3] }")).unwrap();
