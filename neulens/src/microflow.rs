@@ -169,6 +169,57 @@ pub fn control<const T: usize, const R: usize>(
     now <= budget
 }
 
+/// A raw pointer that generated code hands to worker threads; it guarantees that workers use
+/// disjoint parts of what it points to.
+#[derive(Clone, Copy, Debug)]
+pub struct SendPtr<T>(pub *mut T);
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`, not its field).
+    #[inline(always)]
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+// SAFETY: a plain address; generated code gives each worker its own arena region and tiles
+// write disjoint windows of the stitched map, so sharing the address across threads is sound.
+unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as above; `SendPtr` itself is never written through a shared reference.
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Runs `f(item, worker)` for every item in `0..n` on up to `workers` workers (worker indices
+/// `0..workers`, each running one item at a time). With the `std` feature, worker 0 is the
+/// calling thread and the others are scoped threads taking items from a shared counter; without
+/// `std` everything runs on worker 0. Micro-flow tiles are independent, so this is how
+/// `infer_adaptive_threads` spreads one image over several cores.
+pub fn par_for<F: Fn(usize, usize) + Sync>(n: usize, workers: usize, f: F) {
+    let workers = workers.clamp(1, n.max(1));
+    #[cfg(feature = "std")]
+    if workers > 1 {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let work = |worker: usize| loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            f(i, worker);
+        };
+        std::thread::scope(|s| {
+            for worker in 1..workers {
+                let work = &work;
+                s.spawn(move || work(worker));
+            }
+            work(0);
+        });
+        return;
+    }
+    let _ = workers;
+    for i in 0..n {
+        f(i, 0);
+    }
+}
+
 /// The gate's decision from its logits: the argmax level (first on ties) and its softmax
 /// probability as the confidence.
 pub fn gate_decision(logits: &[f32]) -> (u8, f32) {
@@ -314,6 +365,27 @@ mod tests {
         let e = tile_energy(&[1.0, 3.0, 1.0, 3.0]);
         assert!((e - 1.0).abs() < 1e-6);
         assert!((libm_sqrt(2.0) - 2f64.sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn par_for_runs_every_item_once_with_distinct_workers() {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        for workers in [1, 2, 3, 8] {
+            let seen = AtomicU64::new(0);
+            let max_worker = AtomicU64::new(0);
+            par_for(40, workers, |i, w| {
+                let bit = 1u64 << i;
+                assert_eq!(
+                    seen.fetch_or(bit, Ordering::Relaxed) & bit,
+                    0,
+                    "item {i} twice"
+                );
+                max_worker.fetch_max(w as u64, Ordering::Relaxed);
+            });
+            assert_eq!(seen.load(Ordering::Relaxed), (1u64 << 40) - 1);
+            assert!(max_worker.load(Ordering::Relaxed) < workers as u64);
+        }
+        par_for(0, 4, |_, _| panic!("no items"));
     }
 
     #[test]

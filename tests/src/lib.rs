@@ -37,7 +37,20 @@ pub struct AdaptiveEntry {
     /// `GATE_MACS`: the gate over all tiles (0 unless learned).
     pub gate_macs: u64,
     pub infer: AdaptiveFn,
+    /// `infer_adaptive_threads` (input, arena, output, policy, threads).
+    pub infer_threads: AdaptiveThreadsFn,
+    /// `adaptive_arena_len(threads)`.
+    pub arena_len_for: fn(usize) -> usize,
 }
+
+/// A model's `infer_adaptive_threads` over slices.
+pub type AdaptiveThreadsFn = fn(
+    &[f32],
+    &mut [f32],
+    &mut [f32],
+    neulens::Policy,
+    usize,
+) -> Result<AdaptiveReport, neulens::Error>;
 
 /// `neulens::TileReport` without its const size.
 #[derive(Clone, Debug, PartialEq)]

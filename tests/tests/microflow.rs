@@ -237,3 +237,33 @@ fn adaptive_slices_check_lengths() {
     let e = (a.infer)(&input[1..], &mut arena, &mut out, Policy::Gate).unwrap_err();
     assert!(matches!(e, neulens::Error::InputLength { .. }));
 }
+
+#[test]
+fn threads_give_the_same_result_as_one_thread() {
+    for (m, a) in adaptive_models() {
+        let input = common::input(m.input_len, m.macs ^ 3);
+        let (want, wr) = run(m, a, &input, Policy::Gate);
+        assert_eq!((a.arena_len_for)(1), a.arena_len);
+        for threads in [2, 3] {
+            let mut arena = vec![f32::NAN; (a.arena_len_for)(threads)];
+            let mut out = vec![0.0f32; m.output_len];
+            let r = (a.infer_threads)(&input, &mut arena, &mut out, Policy::Gate, threads).unwrap();
+            assert_eq!(r, wr, "{} with {threads} threads", m.name);
+            assert!(
+                out.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} with {threads} threads: outputs differ",
+                m.name
+            );
+            let short = (a.arena_len_for)(threads) - 1;
+            let mut arena = vec![0.0f32; short];
+            let e = (a.infer_threads)(&input, &mut arena, &mut out, Policy::Gate, threads);
+            assert!(
+                matches!(e, Err(neulens::Error::ArenaLength { .. })),
+                "{}",
+                m.name
+            );
+        }
+    }
+}

@@ -505,7 +505,12 @@ fn window_lit(p: &neulens_kernels::eltwise::Window) -> TokenStream {
     }
 }
 
-/// The adaptive-inference items: sub-plan modules, micro-flow constants and `infer_adaptive`.
+/// The adaptive-inference items: sub-plan modules, micro-flow constants, `infer_adaptive` and
+/// `infer_adaptive_threads`.
+///
+/// Each worker (one per thread) owns a region of `WORKER_LEN` floats after the stitched map:
+/// tile input at 0, tile output at `TOUT_REL`, gate logits at `LOG_REL`, micro-flow/gate scratch
+/// at `SUB_REL`. Tiles write disjoint windows of the stitched map, so workers never overlap.
 fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
     let mf = &ap.mf;
     let tiles = mf.tiles.len();
@@ -514,26 +519,32 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
     let mut mods = Vec::new();
     let mut flow_arms = Vec::new();
     let mut region_asserts = Vec::new();
-    let (tin, tout, sub, logits, stitched, tail_off) = (
-        ap.tile_in_off,
-        ap.tile_out_off,
-        ap.sub_off,
-        ap.logits_off,
-        ap.stitched_off,
-        ap.tail_off,
-    );
+    let tin = ap.tile_in_off;
+    let (tout_rel, log_rel, sub_rel) =
+        (ap.tile_out_off - tin, ap.logits_off - tin, ap.sub_off - tin);
+    let sub_max = ap
+        .flows
+        .iter()
+        .flatten()
+        .chain(&ap.gates)
+        .map(|p| p.arena_len)
+        .max()
+        .unwrap_or(0);
+    let worker_len =
+        (sub_rel + sub_max).div_ceil(crate::plan::WEIGHT_ALIGN) * crate::plan::WEIGHT_ALIGN;
+    let (stitched, tail_off) = (ap.stitched_off, ap.tail_off);
+    let tail_end = tail_off + ap.tail.arena_len;
     for (l, lv) in ap.flows.iter().enumerate() {
         for (c, p) in lv.iter().enumerate() {
             let m = format_ident!("__flow_l{}_c{}", l, c);
             mods.push(sub_module(&m, p));
             let (lu, cu) = (l as u8, c as u8);
-            flow_arms.push(
-                quote!((#lu, #cu) => #m::run(a.add(#tin), a.add(#sub), a.add(#tout), w, isa),),
-            );
+            flow_arms
+                .push(quote!((#lu, #cu) => #m::run(b, b.add(SUB_REL), b.add(TOUT_REL), w, isa),));
             region_asserts.push(quote! {
-                ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= #tout - #tin);
-                ::neulens::__private::static_assertions::const_assert!(#m::OUTPUT_LEN <= #logits - #tout);
-                ::neulens::__private::static_assertions::const_assert!(#sub + #m::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
+                ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= TOUT_REL);
+                ::neulens::__private::static_assertions::const_assert!(TOUT_REL + #m::OUTPUT_LEN <= LOG_REL);
+                ::neulens::__private::static_assertions::const_assert!(SUB_REL + #m::ARENA_LEN <= WORKER_LEN);
             });
         }
     }
@@ -542,12 +553,11 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
         let m = format_ident!("__gate_c{}", c);
         mods.push(sub_module(&m, p));
         let cu = c as u8;
-        gate_arms.push(quote!(#cu => #m::run(a.add(#tin), a.add(#sub), a.add(#logits), w, isa),));
+        gate_arms.push(quote!(#cu => #m::run(b, b.add(SUB_REL), b.add(LOG_REL), w, isa),));
         region_asserts.push(quote! {
-            ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= #tout - #tin);
+            ::neulens::__private::static_assertions::const_assert!(#m::INPUT_LEN <= TOUT_REL);
             ::neulens::__private::static_assertions::const_assert!(#m::OUTPUT_LEN == LEVELS);
-            ::neulens::__private::static_assertions::const_assert!(#logits + LEVELS <= #sub);
-            ::neulens::__private::static_assertions::const_assert!(#sub + #m::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
+            ::neulens::__private::static_assertions::const_assert!(SUB_REL + #m::ARENA_LEN <= WORKER_LEN);
         });
     }
     mods.push(sub_module(&format_ident!("__tail"), &ap.tail));
@@ -557,6 +567,8 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
         ::neulens::__private::static_assertions::const_assert!(__tail::INPUT_LEN == #slen);
         ::neulens::__private::static_assertions::const_assert!(__tail::OUTPUT_LEN == OUTPUT_LEN);
         ::neulens::__private::static_assertions::const_assert!(#stitched_end <= #tail_off);
+        ::neulens::__private::static_assertions::const_assert!(#stitched_end <= TILE_IN_OFF);
+        ::neulens::__private::static_assertions::const_assert!(LOG_REL + LEVELS <= SUB_REL);
         ::neulens::__private::static_assertions::const_assert!(#tail_off + __tail::ARENA_LEN <= ADAPTIVE_ARENA_LEN);
     });
     let classes: Vec<u8> = mf.tiles.iter().map(|t| t.class as u8).collect();
@@ -567,46 +579,42 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
     let tail_macs = mf.tail_macs;
     let fractions = mf.levels.iter().map(|&f| f as f32);
     let (theta, window) = (mf.theta as f32, mf.window);
-    let arena_len = ap.arena_len;
     let (ci, cs) = (mf.classes.len(), mf.split_shape);
     let split_name = &mf.split_name;
     let sc = [cs.c, cs.h, cs.w];
-    let gate_code = match &mf.gate {
+    // The gate of one tile on worker region `b`: (level, confidence).
+    let (gate_body, gate_runs) = match &mf.gate {
         GateKind::Fixed(l) => {
             let l = *l as u8;
-            quote! {
-                gate_levels = [#l; TILES];
-            }
+            (quote!((#l, 1.0)), false)
         }
         GateKind::Energy(t) => {
             let t = t.iter().map(|&v| v as f32);
-            quote! {
-                const THRESHOLDS: [f32; LEVELS - 1] = [#(#t),*];
-                for t in 0..TILES {
+            (
+                quote! {
+                    const THRESHOLDS: [f32; LEVELS - 1] = [#(#t),*];
                     let cw = &TILE_CROP[t];
-                    ::neulens::kernels::eltwise::copy_window(cw, x, a.add(#tin));
-                    let tile = core::slice::from_raw_parts(a.add(#tin) as *const f32, cw.dst_len());
-                    let (l, c) = ::neulens::microflow::energy_decision(::neulens::microflow::tile_energy(tile), &THRESHOLDS);
-                    gate_levels[t] = l;
-                    confidence[t] = c;
-                }
-            }
+                    ::neulens::kernels::eltwise::copy_window(cw, x, b);
+                    let tile = core::slice::from_raw_parts(b as *const f32, cw.dst_len());
+                    ::neulens::microflow::energy_decision(::neulens::microflow::tile_energy(tile), &THRESHOLDS)
+                },
+                true,
+            )
         }
-        GateKind::Learned => quote! {
-            for t in 0..TILES {
-                ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, a.add(#tin));
+        GateKind::Learned => (
+            quote! {
+                ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, b);
                 match TILE_CLASS[t] {
                     #(#gate_arms)*
                     _ => {}
                 }
-                let logits = core::slice::from_raw_parts(a.add(#logits) as *const f32, LEVELS);
-                let (l, c) = ::neulens::microflow::gate_decision(logits);
-                gate_levels[t] = l;
-                confidence[t] = c;
-            }
-            gate_macs = GATE_MACS;
-        },
+                let logits = core::slice::from_raw_parts(b.add(LOG_REL) as *const f32, LEVELS);
+                ::neulens::microflow::gate_decision(logits)
+            },
+            true,
+        ),
     };
+    let _ = gate_runs;
     let doc = format!(
         " Adaptive inference (NeuLens micro-flows): the image is cut into {grid}×{grid} overlapping tiles ({ci} code paths), each runs the layers up to `{split_name}` at one of {levels} width levels, and the stitched {}×{}×{} map runs once through the tail.",
         cs.c, cs.h, cs.w
@@ -641,9 +649,24 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
         /// θ_f and Δw of the budget controller (spec `microflows.theta` / `window`).
         #[allow(dead_code)]
         pub const CONTROLLER: ::neulens::microflow::Controller = ::neulens::microflow::Controller { theta: #theta, window: #window };
+        /// Arena offset of worker 0's region (after the stitched map).
+        const TILE_IN_OFF: usize = #tin;
+        /// One worker's region: tile input, tile output, gate logits, micro-flow scratch.
+        #[allow(dead_code)]
+        pub const WORKER_LEN: usize = #worker_len;
+        const TOUT_REL: usize = #tout_rel;
+        const LOG_REL: usize = #log_rel;
+        const SUB_REL: usize = #sub_rel;
+        /// f32 elements of scratch memory `infer_adaptive_threads` needs with `threads` workers.
+        #[allow(dead_code)]
+        pub const fn adaptive_arena_len(threads: usize) -> usize {
+            let t = if threads == 0 { 1 } else { threads };
+            let workers = TILE_IN_OFF + t * WORKER_LEN;
+            if workers > #tail_end { workers } else { #tail_end }
+        }
         /// f32 elements of scratch memory `infer_adaptive` needs.
         #[allow(dead_code)]
-        pub const ADAPTIVE_ARENA_LEN: usize = #arena_len;
+        pub const ADAPTIVE_ARENA_LEN: usize = adaptive_arena_len(1);
         /// Scratch memory for `infer_adaptive`.
         #[allow(dead_code)]
         pub type AdaptiveArena = [f32; ADAPTIVE_ARENA_LEN];
@@ -660,85 +683,150 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             let mut t = 0;
             while t < TILES {
                 assert!(TILE_CROP[t].fits() && TILE_CROP[t].src_len() == INPUT_LEN);
-                assert!(TILE_CROP[t].dst_len() <= #tout - #tin);
+                assert!(TILE_CROP[t].dst_len() <= TOUT_REL);
                 assert!(TILE_PASTE[t].fits() && TILE_PASTE[t].dst_len() == #slen);
-                assert!(TILE_PASTE[t].src_len() <= #logits - #tout);
+                assert!(TOUT_REL + TILE_PASTE[t].src_len() <= LOG_REL);
                 t += 1;
             }
         };
         #(#region_asserts)*
 
+        /// The gate on tile `t`, using the worker region `b`.
+        ///
+        /// # Safety
+        /// `x`: the input (`INPUT_LEN`); `b`: `WORKER_LEN` writable floats no other thread uses.
+        #[allow(dead_code, unused_variables, clippy::all, unused_unsafe)]
+        #[inline(never)]
+        unsafe fn __gate_tile(t: usize, x: *const f32, b: *mut f32, w: *const f32, isa: ::neulens::Isa) -> (u8, f32) {
+            // SAFETY: the crop window and the gate's buffers lie inside `b`'s region (asserted
+            // above); the caller guarantees the region and the input.
+            unsafe { #gate_body }
+        }
+
+        /// Micro-flow `l` on tile `t` (worker region `b`), pasted into the stitched map `st`.
+        ///
+        /// # Safety
+        /// As `__gate_tile`, and `st` the stitched map (`SPLIT_SHAPE`); tile `t`'s window of it is
+        /// written by no other thread.
+        #[allow(dead_code, clippy::all, unused_unsafe)]
+        #[inline(never)]
+        unsafe fn __flow_tile(t: usize, l: u8, x: *const f32, b: *mut f32, st: *mut f32, w: *const f32, isa: ::neulens::Isa) {
+            // SAFETY: see the function's contract and the region assertions above.
+            unsafe {
+                ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, b);
+                match (l, TILE_CLASS[t]) {
+                    #(#flow_arms)*
+                    _ => {}
+                }
+                ::neulens::kernels::eltwise::copy_window(&TILE_PASTE[t], b.add(TOUT_REL), st);
+            }
+        }
+
+        /// # Safety
+        /// `x`: `INPUT_LEN` floats; `a`: `adaptive_arena_len(threads)` and `y`: `OUTPUT_LEN`
+        /// writable floats, all disjoint.
+        #[allow(dead_code, clippy::all, unused_unsafe, unused_mut)]
+        unsafe fn __adaptive(x: *const f32, a: *mut f32, y: *mut f32, policy: ::neulens::Policy, threads: usize) -> ::neulens::TileReport<TILES> {
+            use ::neulens::microflow::SendPtr;
+            let w: *const f32 = BLOB.0.as_ptr() as *const f32;
+            let isa: ::neulens::Isa = ::neulens::active_isa();
+            let threads = if threads == 0 { 1 } else { threads };
+            let (xs, as_, ws) = (SendPtr(x as *mut f32), SendPtr(a), SendPtr(w as *mut f32));
+            let mut gate_levels = [0u8; TILES];
+            let mut confidence = [1.0f32; TILES];
+            let mut gate_macs = 0u64;
+            if !matches!(policy, ::neulens::Policy::Fixed(_)) {
+                let (gl, cf) = (SendPtr(gate_levels.as_mut_ptr()), SendPtr(confidence.as_mut_ptr()));
+                ::neulens::microflow::par_for(TILES, threads, |t, k| {
+                    // SAFETY: worker k owns region k; tile t writes only its own entries.
+                    unsafe {
+                        let b = as_.get().add(TILE_IN_OFF + k * WORKER_LEN);
+                        let (l, c) = __gate_tile(t, xs.get(), b, ws.get(), isa);
+                        *gl.get().add(t) = l;
+                        *cf.get().add(t) = c;
+                    }
+                });
+                gate_macs = GATE_MACS;
+            }
+            let mut levels = gate_levels;
+            let mut budget_macs = None;
+            let mut within_budget = true;
+            match policy {
+                ::neulens::Policy::Gate => {}
+                ::neulens::Policy::Fixed(l) => {
+                    let l = if (l as usize) < LEVELS { l } else { (LEVELS - 1) as u8 };
+                    levels = [l; TILES];
+                    gate_levels = levels;
+                }
+                ::neulens::Policy::Budget(b) => {
+                    let m = b.macs(MACS);
+                    budget_macs = Some(m);
+                    within_budget = ::neulens::microflow::control(&mut levels, &confidence, &TILE_MACS, gate_macs + TAIL_MACS, m, CONTROLLER);
+                }
+            }
+            let mut macs = [0u64; TILES];
+            let mut total = gate_macs + TAIL_MACS;
+            for t in 0..TILES {
+                if levels[t] as usize >= LEVELS {
+                    levels[t] = (LEVELS - 1) as u8;
+                }
+                macs[t] = TILE_MACS[t][levels[t] as usize];
+                total += macs[t];
+            }
+            let lv = &levels;
+            ::neulens::microflow::par_for(TILES, threads, |t, k| {
+                // SAFETY: worker k owns region k; tile t pastes into its own window of the
+                // stitched map (windows of different tiles are disjoint).
+                unsafe {
+                    let b = as_.get().add(TILE_IN_OFF + k * WORKER_LEN);
+                    __flow_tile(t, lv[t], xs.get(), b, as_.get().add(#stitched), ws.get(), isa);
+                }
+            });
+            // SAFETY: the tail reads the stitched map and runs in the region after it.
+            unsafe { __tail::run(a.add(#stitched), a.add(#tail_off), y, w, isa) };
+            ::neulens::TileReport {
+                levels,
+                gate_levels,
+                confidence,
+                macs,
+                total_macs: total,
+                budget_macs,
+                within_budget,
+            }
+        }
+
         #[doc = #doc]
         ///
         /// `policy` picks the levels: the gate's choice, a fixed level, or the gate under a
         /// budget enforced by the controller. Nothing allocates and nothing panics.
-        #[allow(dead_code, clippy::all, unused_unsafe, unused_mut, unused_assignments)]
+        #[allow(dead_code)]
         pub fn infer_adaptive(
             input: &[f32; INPUT_LEN],
             arena: &mut [f32; ADAPTIVE_ARENA_LEN],
             output: &mut [f32; OUTPUT_LEN],
             policy: ::neulens::Policy,
         ) -> ::neulens::TileReport<TILES> {
-            let x: *const f32 = input.as_ptr();
-            let a: *mut f32 = arena.as_mut_ptr();
-            let y: *mut f32 = output.as_mut_ptr();
-            let w: *const f32 = BLOB.0.as_ptr() as *const f32;
-            let isa: ::neulens::Isa = ::neulens::active_isa();
-            let mut gate_levels = [0u8; TILES];
-            let mut confidence = [1.0f32; TILES];
-            let mut gate_macs = 0u64;
-            // SAFETY: the regions (stitched map, tile input, tile output, logits, sub-plan arena,
-            // tail arena) are constant offsets asserted above to lie within ADAPTIVE_ARENA_LEN and
-            // not to overlap where they are used together; the tile windows are asserted to fit
-            // the image and the stitched map; each sub-plan's own bounds are asserted in its
-            // module; `isa` is compiled in or detected.
-            unsafe {
-                if !matches!(policy, ::neulens::Policy::Fixed(_)) {
-                    #gate_code
-                }
-                let mut levels = gate_levels;
-                let mut budget_macs = None;
-                let mut within_budget = true;
-                match policy {
-                    ::neulens::Policy::Gate => {}
-                    ::neulens::Policy::Fixed(l) => {
-                        let l = if (l as usize) < LEVELS { l } else { (LEVELS - 1) as u8 };
-                        levels = [l; TILES];
-                        gate_levels = levels;
-                    }
-                    ::neulens::Policy::Budget(b) => {
-                        let m = b.macs(MACS);
-                        budget_macs = Some(m);
-                        within_budget = ::neulens::microflow::control(&mut levels, &confidence, &TILE_MACS, gate_macs + TAIL_MACS, m, CONTROLLER);
-                    }
-                }
-                let mut macs = [0u64; TILES];
-                for t in 0..TILES {
-                    let l = if (levels[t] as usize) < LEVELS { levels[t] } else { (LEVELS - 1) as u8 };
-                    levels[t] = l;
-                    macs[t] = TILE_MACS[t][l as usize];
-                    ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, a.add(#tin));
-                    match (l, TILE_CLASS[t]) {
-                        #(#flow_arms)*
-                        _ => {}
-                    }
-                    ::neulens::kernels::eltwise::copy_window(&TILE_PASTE[t], a.add(#tout), a.add(#stitched));
-                }
-                __tail::run(a.add(#stitched), a.add(#tail_off), y, w, isa);
-                let mut total = gate_macs + TAIL_MACS;
-                for m in macs {
-                    total += m;
-                }
-                ::neulens::TileReport {
-                    levels,
-                    gate_levels,
-                    confidence,
-                    macs,
-                    total_macs: total,
-                    budget_macs,
-                    within_budget,
-                }
+            // SAFETY: the array types give exactly the lengths `__adaptive` needs for one worker.
+            unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, 1) }
+        }
+
+        /// `infer_adaptive` with the tiles spread over `threads` workers (scoped threads with
+        /// neulens's `std` feature, else one after the other). `arena` needs at least
+        /// `adaptive_arena_len(threads)` floats.
+        #[allow(dead_code)]
+        pub fn infer_adaptive_threads(
+            input: &[f32; INPUT_LEN],
+            arena: &mut [f32],
+            output: &mut [f32; OUTPUT_LEN],
+            policy: ::neulens::Policy,
+            threads: usize,
+        ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
+            let need = adaptive_arena_len(threads);
+            if arena.len() < need {
+                return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
             }
+            // SAFETY: lengths checked above; the three borrows are disjoint.
+            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, threads) })
         }
 
         /// `infer_adaptive` over slices (errors instead of compile-time sizes).
