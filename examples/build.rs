@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "../specs/resnet8.yaml",
         "../specs/resnet18.yaml",
         "../specs/demo.yaml",
+        "../specs/microflow_demo.yaml",
     ] {
         neulens::build::Model::new(spec).emit()?;
     }

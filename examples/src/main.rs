@@ -14,6 +14,9 @@ mod resnet18 {
 mod demo {
     neulens::include_model!("demo");
 }
+mod microflow_demo {
+    neulens::include_model!("microflow_demo");
+}
 
 fn main() {
     let which = std::env::args()
@@ -23,8 +26,9 @@ fn main() {
         "resnet8" => run::<resnet8::Model>("specs/resnet8.yaml"),
         "resnet18" => run::<resnet18::Model>("specs/resnet18.yaml"),
         "demo" => run::<demo::Model>("specs/demo.yaml"),
+        "microflow_demo" => adaptive(),
         other => {
-            eprintln!("unknown model `{other}`; choose resnet8, resnet18 or demo");
+            eprintln!("unknown model `{other}`; choose resnet8, resnet18, demo or microflow_demo");
             std::process::exit(2);
         }
     }
@@ -109,4 +113,116 @@ fn run<M: Model>(spec: &str) {
     println!();
     let shown: Vec<String> = output.iter().take(10).map(|v| format!("{v:.5}")).collect();
     println!("output[..{}] {}", shown.len(), shown.join(" "));
+}
+
+/// Median wall time of `f` over about half a second of runs (at least 5), after one warm-up.
+fn median_time(mut f: impl FnMut()) -> Duration {
+    f();
+    let t0 = Instant::now();
+    f();
+    let once = t0.elapsed().max(Duration::from_micros(1));
+    let runs = (0.5 / once.as_secs_f64()).clamp(5.0, 2000.0) as usize;
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `-- microflow_demo`: the dense model against adaptive inference (NeuLens micro-flows) at every
+/// uniform level, under the gate and under budgets, all measured in this run; the speed-up of
+/// each is compared with its MAC reduction (how much of the saving tiling keeps).
+fn adaptive() {
+    use microflow_demo as m;
+    use neulens::{Budget, Policy};
+    let [c, h, w] = m::INPUT_SHAPE;
+    let input: Vec<f32> = (0..c * h * w)
+        .map(|i| {
+            let (y, x) = ((i / w) % h, i % w);
+            // A bright blob in one corner on a faint texture: tiles differ in content.
+            let blob = if y < h / 3 && x < w / 3 { 1.0 } else { 0.0 };
+            blob + 0.05 * ((y * 7 + x * 3) % 17) as f32 / 17.0
+        })
+        .collect();
+    let input: &[f32; m::INPUT_LEN] = input.as_slice().try_into().expect("INPUT_LEN");
+    let mut arena = vec![0f32; m::ARENA_LEN];
+    let mut adaptive_arena = vec![0f32; m::adaptive_arena_len(2)];
+    let mut out = [0f32; m::OUTPUT_LEN];
+    let dense = median_time(|| {
+        m::infer_slices(input, &mut arena, &mut out).expect("sizes from the consts");
+    });
+    println!(
+        "model      {} (specs/microflow_demo.yaml): {}×{} tiles, {} width levels {:?}, isa {}",
+        m::NAME,
+        m::GRID,
+        m::GRID,
+        m::LEVELS,
+        m::LEVEL_FRACTIONS,
+        neulens::active_isa().name()
+    );
+    println!(
+        "arena      dense {} B, adaptive {} B (1 thread), {} B (2 threads)",
+        m::ARENA_LEN * 4,
+        m::ADAPTIVE_ARENA_LEN * 4,
+        m::adaptive_arena_len(2) * 4
+    );
+    println!(
+        "{:<22} {:>12} {:>9} {:>10} {:>9} {:>13}  levels",
+        "run", "MACs", "MACs/dense", "ms", "speed-up", "speed-up/MACs"
+    );
+    println!(
+        "{:<22} {:>12} {:>9.3} {:>10.3} {:>9.2} {:>13}  -",
+        "dense infer",
+        m::MACS,
+        1.0,
+        dense.as_secs_f64() * 1e3,
+        1.0,
+        "-"
+    );
+    let mut policies: Vec<(String, Policy)> = (0..m::LEVELS as u8)
+        .map(|l| (format!("level {l} (uniform)"), Policy::Fixed(l)))
+        .collect();
+    policies.push(("gate".into(), Policy::Gate));
+    for f in [0.7f32, 0.5, 0.3] {
+        policies.push((
+            format!("gate, budget {f}×"),
+            Policy::Budget(Budget::Fraction(f)),
+        ));
+    }
+    for threads in [1usize, 2] {
+        for (name, p) in &policies {
+            if threads == 2 && !matches!(p, Policy::Fixed(0) | Policy::Gate) {
+                continue;
+            }
+            let mut report = None;
+            let t = median_time(|| {
+                report = Some(
+                    m::infer_adaptive_threads(input, &mut adaptive_arena, &mut out, *p, threads)
+                        .expect("arena sized for 2 threads"),
+                );
+            });
+            let r = report.expect("ran");
+            let mac_ratio = r.total_macs as f64 / m::MACS as f64;
+            let speedup = dense.as_secs_f64() / t.as_secs_f64();
+            let label = if threads == 1 {
+                name.clone()
+            } else {
+                format!("{name}, 2 threads")
+            };
+            println!(
+                "{:<22} {:>12} {:>9.3} {:>10.3} {:>9.2} {:>13.2}  {:?}",
+                label,
+                r.total_macs,
+                mac_ratio,
+                t.as_secs_f64() * 1e3,
+                speedup,
+                speedup * mac_ratio,
+                r.levels
+            );
+        }
+    }
 }

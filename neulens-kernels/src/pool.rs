@@ -293,6 +293,38 @@ unsafe fn avg_finish(p: &PoolParams, oy: usize, row: *mut f32) {
 /// Contract of [`maxpool2d`].
 #[inline(always)]
 unsafe fn maxpool_impl<V: Simd>(p: &PoolParams, input: *const f32, output: *mut f32) {
+    let global = p.h_out == 1
+        && p.w_out == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.kh >= p.h_in
+        && p.kw >= p.w_in;
+    if global {
+        // One window over the whole plane (the micro-flow gate's global max-pool): a vector
+        // max-reduction per channel instead of the row loops.
+        let hw = p.h_in * p.w_in;
+        // SAFETY: channel `ch < c` reads `ch * hw + [0, hw)` (the input length); vector loop
+        // `i + LANES <= hw`, tail `i < hw`; writes `output[ch]`, `ch < c = output_len()`.
+        unsafe {
+            for ch in 0..p.c {
+                let x = input.add(ch * hw);
+                let mut m = V::splat(f32::NEG_INFINITY);
+                let mut i = 0;
+                while i + V::LANES <= hw {
+                    m = V::max(m, V::load(x.add(i)));
+                    i += V::LANES;
+                }
+                let mut s = m.reduce_max();
+                while i < hw {
+                    let v = *x.add(i);
+                    s = if v > s || v.is_nan() { v } else { s };
+                    i += 1;
+                }
+                *output.add(ch) = act_s(p.act, s);
+            }
+        }
+        return;
+    }
     // SAFETY: forwarded contract.
     unsafe { pool_rows::<V, true>(p, input, output, f32::NEG_INFINITY) }
 }
@@ -481,6 +513,19 @@ mod tests {
             avgpool2d_checked(isa, &p, &all_nan, &mut out).unwrap();
             assert!(out.iter().all(|v| v.is_nan()));
         }
+    }
+
+    #[test]
+    fn whole_plane_max_windows() {
+        // The global max-pool fast path (one window covering the plane), edge sizes and acts.
+        for (i, &h) in EDGE.iter().enumerate() {
+            let w = EDGE[(i * 3 + 1) % EDGE.len()];
+            let act = [Act::None, Act::Relu, Act::Relu6][i % 3];
+            let p = params(3, (h, w), (h, w), (h, w), (0, 0, 0, 0), false, act).unwrap();
+            run_case(&p, 90 + i as u64, &[]);
+        }
+        let p = params(2, (5, 7), (5, 7), (5, 7), (0, 0, 0, 0), false, Act::None).unwrap();
+        run_case(&p, 3, &[(4, f32::INFINITY), (40, f32::NEG_INFINITY)]);
     }
 
     #[test]
