@@ -240,6 +240,7 @@ pub fn build_graph(
             gate,
             theta: m.theta,
             window: m.window.unwrap_or(m.grid.as_ref()?.value),
+            level_bn: Vec::new(),
             loc: m.loc,
             split_loc: m.split_after.as_ref()?.loc,
             grid_loc: m.grid.as_ref()?.loc,
@@ -247,14 +248,54 @@ pub fn build_graph(
         }),
         None => None,
     };
-    Some(Graph {
+    let mut graph = Graph {
         name: spec.name.clone(),
         nodes,
         output,
         arena_budget: spec.arena_budget,
         file: file.to_string(),
         microflows,
-    })
+    };
+    // 7. Per-level batchnorm statistics of the supernet (their widths need the graph).
+    if spec.microflows.as_ref().is_some_and(|m| m.per_level_bn) {
+        let mut level_bn = Vec::new();
+        for (i, widths) in crate::microflow::supernet_bn_widths(&graph) {
+            let l = node_of
+                .iter()
+                .position(|&n| n == i)
+                .and_then(|j| layers.get(j))?;
+            let mut per_level = Vec::new();
+            for (lv, &c) in widths.iter().enumerate().skip(1) {
+                let p = format!("{}.levels.{lv}", l.param);
+                let mut f = |name: &str, kind| b.fetch(l, &format!("{p}.{name}"), &[c], kind);
+                let gamma = f("weight", ParamKind::BnGamma);
+                let beta = f("bias", ParamKind::BnBeta);
+                let mean = f("running_mean", ParamKind::BnMean);
+                let var = f("running_var", ParamKind::BnVar);
+                let eps = match &graph.nodes[i].op {
+                    Op::BatchNorm(bn) => bn.eps,
+                    _ => continue,
+                };
+                if let (Some(gamma), Some(beta), Some(mean), Some(var)) = (gamma, beta, mean, var) {
+                    per_level.push(BatchNormOp {
+                        eps,
+                        gamma,
+                        beta,
+                        mean,
+                        var,
+                    });
+                }
+            }
+            level_bn.push((i, per_level));
+        }
+        if !b.diags.is_empty() {
+            return None;
+        }
+        if let Some(cfg) = graph.microflows.as_mut() {
+            cfg.level_bn = level_bn;
+        }
+    }
+    Some(graph)
 }
 
 /// The spec indices of the layers in `srcs`, sorted and without duplicates.
@@ -1405,6 +1446,39 @@ layers:
         assert_eq!(d.message, "duplicate layer name `a`");
         assert_eq!(d.found.as_deref(), Some("first defined at 4:13"));
         assert_eq!((at(&d), d.layer.as_deref()), ((5, 13), Some("a")));
+    }
+
+    #[test]
+    fn per_level_batchnorm_statistics_are_fetched_with_their_widths() {
+        let text = "input: { channels: 3, height: 8, width: 8 }\nweights: x.safetensors\nlayers:\n  - { name: c1, op: conv, out: 8, kernel: 3, pad: 1 }\n  - { name: bn, op: batchnorm, act: relu }\n  - { name: c2, op: conv, out: 4, kernel: 3, stride: 2, pad: 1 }\n  - { name: gap, op: global_avg_pool }\nmicroflows: { split_after: c2, grid: 2, levels: [1.0, 0.5, 0.25], gate: { fixed: 0 }, per_level_bn: true }\n";
+        let mut mock = Mock::auto();
+        let (g, d) = run(text, &mut mock);
+        assert!(d.is_empty(), "{d:?}");
+        let g = g.unwrap();
+        let level_bn = &g.microflows.as_ref().unwrap().level_bn;
+        assert_eq!(level_bn.len(), 1);
+        let widths: Vec<usize> = level_bn[0].1.iter().map(|b| b.gamma.data.len()).collect();
+        assert_eq!(widths, [4, 2]);
+        let asked: Vec<(String, Vec<usize>)> = mock
+            .requests
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("bn.levels."))
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect();
+        assert!(
+            asked.contains(&("bn.levels.2.running_var".into(), vec![2])),
+            "{asked:?}"
+        );
+        assert_eq!(asked.len(), 8);
+        // A missing one is an error at the batchnorm layer.
+        let mut mock = Mock::auto().without("bn.levels.1.running_mean");
+        let (g, d) = run(text, &mut mock);
+        assert!(g.is_none());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            d[0].to_string(),
+            "specs/t.yaml:5:5: error: layer `bn`: missing weight `bn.levels.1.running_mean`"
+        );
     }
 
     #[test]

@@ -231,6 +231,9 @@ pub struct MicroflowCfg {
     /// θ_f and Δw of the budget controller.
     pub theta: f64,
     pub window: usize,
+    /// Per-level batchnorm statistics (`per_level_bn: true`): for each supernet batchnorm node,
+    /// its parameters at levels 1.. (level 0 is the node's own), already of the level's width.
+    pub level_bn: Vec<(usize, Vec<BatchNormOp>)>,
     /// Where the section and its fields are, for the errors of later stages.
     pub loc: Loc,
     pub split_loc: Loc,

@@ -122,15 +122,7 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
     let split = cfg.split;
     let split_node = &g.nodes[split];
     // The supernet: the split node and everything it depends on.
-    let mut inside = vec![false; n];
-    inside[split] = true;
-    for i in (0..=split).rev() {
-        if inside[i] {
-            for &j in &g.nodes[i].inputs {
-                inside[j] = true;
-            }
-        }
-    }
+    let inside = supernet(g, split);
     if split == g.output {
         diags.push(
             Diagnostic::new(
@@ -202,30 +194,7 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
             .found(format!("grid: {k}")),
         );
     }
-    // Width of every supernet value per level. An add whose operands would get different widths
-    // (e.g. a depthwise multiplier against a plain conv) is made full width, until consistent.
-    let mut seeds = vec![split];
-    let (full, channels) = loop {
-        let full = full_width(g, &inside, &seeds);
-        let channels: Vec<Vec<usize>> = cfg
-            .levels
-            .iter()
-            .map(|&f| level_channels(g, &inside, &full, f))
-            .collect();
-        let mismatched: Vec<usize> = (0..n)
-            .filter(|&i| inside[i] && !full[i] && matches!(g.nodes[i].op, Op::Add))
-            .filter(|&i| {
-                channels.iter().any(|ch| {
-                    let ins = &g.nodes[i].inputs;
-                    ins.iter().any(|&j| ch[j] != ch[ins[0]])
-                })
-            })
-            .collect();
-        if mismatched.is_empty() {
-            break (full, channels);
-        }
-        seeds.extend(mismatched);
-    };
+    let (full, channels) = widths(g, cfg, &inside);
     for (li, &f) in cfg.levels.iter().enumerate() {
         for i in 0..n {
             let node = &g.nodes[i];
@@ -367,6 +336,65 @@ pub fn build(g: &Graph) -> Result<Option<Microflows>, Diagnostics> {
         image: g.input_shape(),
         level_channels,
     }))
+}
+
+/// The supernet (every node the split depends on, and the split).
+fn supernet(g: &Graph, split: usize) -> Vec<bool> {
+    let mut inside = vec![false; g.nodes.len()];
+    inside[split] = true;
+    for i in (0..=split).rev() {
+        if inside[i] {
+            for &j in &g.nodes[i].inputs {
+                inside[j] = true;
+            }
+        }
+    }
+    inside
+}
+
+/// Which supernet values stay full width, and the width of every value at every level. An add
+/// whose operands would get different widths (e.g. a depthwise multiplier against a plain conv)
+/// is made full width, until consistent.
+fn widths(g: &Graph, cfg: &MicroflowCfg, inside: &[bool]) -> (Vec<bool>, Vec<Vec<usize>>) {
+    let mut seeds = vec![cfg.split];
+    loop {
+        let full = full_width(g, inside, &seeds);
+        let channels: Vec<Vec<usize>> = cfg
+            .levels
+            .iter()
+            .map(|&f| level_channels(g, inside, &full, f))
+            .collect();
+        let mismatched: Vec<usize> = (0..g.nodes.len())
+            .filter(|&i| inside[i] && !full[i] && matches!(g.nodes[i].op, Op::Add))
+            .filter(|&i| {
+                channels.iter().any(|ch| {
+                    let ins = &g.nodes[i].inputs;
+                    ins.iter().any(|&j| ch[j] != ch[ins[0]])
+                })
+            })
+            .collect();
+        if mismatched.is_empty() {
+            return (full, channels);
+        }
+        seeds.extend(mismatched);
+    }
+}
+
+/// For `per_level_bn`: every batchnorm of the supernet with its width at each level (the graph
+/// builder fetches their per-level statistics). Empty when the graph has no micro-flows.
+pub fn supernet_bn_widths(g: &Graph) -> Vec<(usize, Vec<usize>)> {
+    let Some(cfg) = &g.microflows else {
+        return Vec::new();
+    };
+    if cfg.split >= g.nodes.len() {
+        return Vec::new();
+    }
+    let inside = supernet(g, cfg.split);
+    let (_, channels) = widths(g, cfg, &inside);
+    (0..g.nodes.len())
+        .filter(|&i| inside[i] && matches!(g.nodes[i].op, Op::BatchNorm(_)))
+        .map(|i| (i, channels.iter().map(|ch| ch[i]).collect()))
+        .collect()
 }
 
 /// Which supernet values keep all their channels at every level: the split layer (the tail
@@ -599,13 +627,23 @@ fn tile_graph(
                     algo: c.algo,
                 })
             }
-            Op::BatchNorm(b) => Op::BatchNorm(crate::graph::BatchNormOp {
-                eps: b.eps,
-                gamma: slice(&b.gamma, out.c),
-                beta: slice(&b.beta, out.c),
-                mean: slice(&b.mean, out.c),
-                var: slice(&b.var, out.c),
-            }),
+            Op::BatchNorm(b) => {
+                let own = cfg
+                    .level_bn
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .and_then(|(_, per)| level.checked_sub(1).and_then(|l| per.get(l)));
+                match own {
+                    Some(bn) if bn.gamma.data.len() == out.c => Op::BatchNorm(bn.clone()),
+                    _ => Op::BatchNorm(crate::graph::BatchNormOp {
+                        eps: b.eps,
+                        gamma: slice(&b.gamma, out.c),
+                        beta: slice(&b.beta, out.c),
+                        mean: slice(&b.mean, out.c),
+                        var: slice(&b.var, out.c),
+                    }),
+                }
+            }
             Op::Affine(a) => Op::Affine(crate::graph::AffineOp {
                 scale: a.scale[..out.c].to_vec(),
                 shift: a.shift[..out.c].to_vec(),
@@ -1008,6 +1046,41 @@ microflows: { split_after: SPLIT, grid: K, levels: [1.0, 0.5, 0.25], gate: GATE 
             e[0].contains("unknown layer `r2` in `microflows.split_after`, did you mean `r1`?"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn per_level_batchnorm_replaces_the_sliced_statistics() {
+        let text = spec(64, 64, "c2", 2, "{ fixed: 0 }");
+        let with = text.replace(
+            "gate: { fixed: 0 } }",
+            "gate: { fixed: 0 }, per_level_bn: true }",
+        );
+        let (a, b) = (load(&text).unwrap(), load(&with).unwrap());
+        let (ma, mb) = (build(&a).unwrap().unwrap(), build(&b).unwrap().unwrap());
+        let x = image(a.input_shape().len(), 4);
+        // Level 0 is the same model; level 1 uses other statistics.
+        let (a0, b0) = (
+            reference_run(&ma, &x, &[0; 4]).unwrap(),
+            reference_run(&mb, &x, &[0; 4]).unwrap(),
+        );
+        assert_eq!(a0, b0);
+        let (a1, b1) = (
+            reference_run(&ma, &x, &[1; 4]).unwrap(),
+            reference_run(&mb, &x, &[1; 4]).unwrap(),
+        );
+        assert!(err_over_rms(&a1, &b1) > 1e-3);
+        let bn = |m: &Microflows| match &m.flows[1][0]
+            .nodes
+            .iter()
+            .find(|n| n.name == "bn")
+            .unwrap()
+            .op
+        {
+            Op::BatchNorm(b) => b.mean.data.clone(),
+            _ => unreachable!(),
+        };
+        assert_eq!(bn(&mb).len(), 4);
+        assert_ne!(bn(&ma), bn(&mb));
     }
 
     #[test]

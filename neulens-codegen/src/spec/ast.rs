@@ -164,6 +164,9 @@ pub struct MicroflowSpec {
     pub theta: f64,
     /// Δw of the budget controller (default: the grid side k).
     pub window: Option<usize>,
+    /// `per_level_bn: true`: supernet batchnorms have statistics per level,
+    /// `PARAM.levels.L.{weight,bias,running_mean,running_var}` for levels L ≥ 1.
+    pub per_level_bn: bool,
 }
 
 /// The default width levels (the paper's R = 5).

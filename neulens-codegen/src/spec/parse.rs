@@ -43,7 +43,15 @@ pub fn parse_spec_partial(text: &str, file: &str, diags: &mut Diagnostics) -> Op
 /// Keys accepted at the top level.
 const TOP_KEYS: &[&str] = &["name", "input", "weights", "budget", "layers", "microflows"];
 /// Keys of `microflows:`.
-const MF_KEYS: &[&str] = &["split_after", "grid", "levels", "gate", "theta", "window"];
+const MF_KEYS: &[&str] = &[
+    "split_after",
+    "grid",
+    "levels",
+    "gate",
+    "theta",
+    "window",
+    "per_level_bn",
+];
 /// Largest micro-flow grid side and number of width levels.
 const MAX_GRID: i128 = 16;
 const MAX_LEVELS: usize = 8;
@@ -530,6 +538,7 @@ impl Cx<'_> {
             gate: None,
             theta: 0.9,
             window: None,
+            per_level_bn: false,
         };
         let mut ok = true;
         for (k, x) in entries {
@@ -570,6 +579,10 @@ impl Cx<'_> {
                     mf.window = self.usize("window", x, 1, MAX_GRID * MAX_GRID);
                     ok &= mf.window.is_some();
                 }
+                Some("per_level_bn") => match self.bool("per_level_bn", x) {
+                    Some(b) => mf.per_level_bn = b,
+                    None => ok = false,
+                },
                 other => {
                     let name = other.map_or_else(|| k.value.kind(), str::to_string);
                     let hint = did_you_mean(&name, MF_KEYS.iter().copied());
