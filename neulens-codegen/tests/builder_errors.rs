@@ -770,3 +770,69 @@ fn cargo_output_prints_one_error_line_per_item() {
     );
     assert!(stdout.contains("cargo::rerun-if-changed="), "{stdout}");
 }
+
+#[test]
+fn micro_flow_errors_are_reported_together() {
+    let t = Tmp::new("microflows");
+    write_tiny(&t);
+    // The learned gate's weights are missing from the file: one error per tensor, at the gate.
+    let text = format!(
+        "{WEIGHTED}microflows: {{ split_after: c1, grid: 5, levels: [1.0, 0.5], gate: {{ weights: gate, channels: 4 }} }}\n"
+    );
+    let d = t.errors(&text);
+    let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "missing weight `gate.conv.weight`",
+            "missing weight `gate.fc.weight`, did you mean `fc.weight`?"
+        ]
+    );
+    for e in &d {
+        assert_eq!(at(e), pos(&text, "{ weights: gate"));
+        assert_eq!(e.layer.as_deref(), Some("microflows.gate"));
+    }
+    // A grid that does not divide the split's map, a level that keeps no channel of `c1`... but
+    // `c1` is the split (full width), so only the grid is wrong; then an op the supernet cannot
+    // hold and a split that is the output.
+    let text = format!(
+        "{WEIGHTED}microflows: {{ split_after: c1, grid: 2, levels: [1.0, 0.1], gate: {{ fixed: 1 }} }}\n"
+    );
+    let d = t.one_error(&text);
+    assert_eq!(
+        d.message,
+        "the feature map after `c1` is 5×5 (H×W), which a 2×2 grid does not divide"
+    );
+    assert_eq!(at(&d), pos(&text, "2, levels"));
+    assert_eq!(
+        d.expected.as_deref(),
+        Some("a grid that divides both 5 and 5")
+    );
+    let text =
+        format!("{WEIGHTED}microflows: {{ split_after: fc, grid: 1, gate: {{ fixed: 0 }} }}\n");
+    let d = t.errors(&text);
+    let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert_eq!(d.len(), 3, "{msgs:#?}");
+    assert!(
+        msgs[0].contains("`fc` is the model output: nothing is left for the tail"),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs[1].contains("layer `gap`: `global_avg_pool` cannot be inside the micro-flow supernet"),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs[2].contains("layer `fc`: `dense` cannot be inside the micro-flow supernet"),
+        "{msgs:#?}"
+    );
+    // And a valid one builds, with the micro-flow section in the report.
+    let text = format!(
+        "{WEIGHTED}microflows: {{ split_after: c1, grid: 5, levels: [1.0, 0.5], gate: {{ energy: [0.5] }} }}\n"
+    );
+    let b = t.emit(&text).unwrap();
+    assert!(
+        b.report.contains("micro-flows: 5×5 tiles up to `c1`"),
+        "{}",
+        b.report
+    );
+}
