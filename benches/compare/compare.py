@@ -262,6 +262,76 @@ def neulens_time(ort_twin, case, variant, warmup, seconds):
         raise CompareError(f"{' '.join(cmd)}: unexpected output {r.stdout[:200]!r}")
 
 
+def ort_node_profile(model_bytes, x, seconds):
+    """Median time per node (ms) of ORT 1T in full-model runs, from ORT's own profiler; node
+    names as after ORT's graph optimizations (NCHWc convs are `<layer>_nchwc`)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ort_profile_{os.getpid()}")
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x}
+    start, n = time.perf_counter(), 0
+    while n < 5 or time.perf_counter() - start < seconds:
+        sess.run(None, feed)
+        n += 1
+    path = sess.end_profiling()
+    try:
+        with open(path) as f:
+            events = json.load(f)
+    finally:
+        os.remove(path)
+    per_node = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            key = (e["name"][: -len("_kernel_time")], e.get("args", {}).get("op_name", "?"))
+            per_node.setdefault(key, []).append(e["dur"] / 1e3)
+    return [(name, op, statistics.median(v)) for (name, op), v in per_node.items()]
+
+
+def profile_table(ort_twin, case, model_bytes, x, seconds):
+    """Per-layer markdown table: neulens in the model and alone (`ort_twin profile`) next to
+    ORT 1T per node (its profiler), matched by layer name."""
+    cmd = [ort_twin, "profile", case["id"], "--seconds", str(seconds)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise CompareError(f"{' '.join(cmd)} failed:\n{r.stderr.strip()}")
+    layers = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    names = {l["layer"] for l in layers}
+    ort_by_layer, ort_other = {}, []
+    for name, op, ms in ort_node_profile(model_bytes, x, seconds):
+        base = name[: -len("_nchwc")] if name.endswith("_nchwc") else name
+        if base in names:
+            ort_by_layer.setdefault(base, []).append((op, ms))
+        else:
+            ort_other.append((name, op, ms))
+    lines = [f"**{case['title']}** per layer (ms; neulens `ort_twin profile`, ORT 1T its profiler "
+             "in full-model runs, which adds a little per node):", "",
+             "| layer | neulens algo | MMACs | weights MB | neulens in model | neulens alone | ORT 1T (op) | ORT / neulens in model |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    tot_nl = tot_alone = tot_ort = 0.0
+    for l in layers:
+        o = ort_by_layer.get(l["layer"], [])
+        o_ms = sum(ms for _, ms in o)
+        tot_nl += l["in_model_ms"]
+        tot_alone += l["isolated_ms"]
+        tot_ort += o_ms
+        o_txt = f"{o_ms:.3f} ({', '.join(op for op, _ in o)})" if o else "fused"
+        # No ratio for views and µs-sized layers (timer resolution, ORT's per-node overhead).
+        ratio = f"{o_ms / l['in_model_ms']:.2f}×" if o and min(o_ms, l["in_model_ms"]) >= 0.005 else ""
+        lines.append(f"| {l['layer']} | {l['algo']} | {l['macs'] / 1e6:.1f} | {l['weight_bytes'] / 1e6:.2f} | "
+                     f"{l['in_model_ms']:.3f} | {l['isolated_ms']:.3f} | {o_txt} | {ratio} |")
+    for name, op, ms in ort_other:
+        tot_ort += ms
+        lines.append(f"| (ORT only: {name}) | | | | | | {ms:.3f} ({op}) | |")
+    lines.append(f"| **total** | | | | **{tot_nl:.3f}** | {tot_alone:.3f} | **{tot_ort:.3f}** | "
+                 f"{tot_ort / tot_nl:.2f}× |")
+    return "\n".join(lines)
+
+
 def stats(samples):
     return {"median": statistics.median(samples), "min": min(samples), "n": len(samples)}
 
@@ -309,6 +379,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement")
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per measurement")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per case")
+    ap.add_argument("--profile", nargs="*", default=[], metavar="CASE",
+                    help="also a per-layer table of these cases (neulens and ORT 1T)")
     args = ap.parse_args()
     if args.seconds <= 0 or args.warmup < 0 or args.rounds < 1:
         raise CompareError("--seconds must be > 0, --warmup >= 0, --rounds >= 1")
@@ -320,6 +392,9 @@ def main():
         raise CompareError("ort_twin export failed (see above)")
     with open(os.path.join(args.out, "manifest.json")) as f:
         manifest = json.load(f)
+    unknown = set(args.profile) - {c["id"] for c in manifest["cases"]}
+    if unknown:
+        raise CompareError(f"--profile: no such case in this run: {', '.join(sorted(unknown))}")
 
     # 1. Build every twin and check every output before timing anything.
     prepared, accuracy, failures = [], [], []
@@ -384,6 +459,12 @@ def main():
             print(f"time  {case['id']:<9} {v['variant']:<6} neulens {fmt_ms(st[v['variant']])} ms, "
                   f"ORT 1T {fmt_ms(st['ort1'])} ms, ORT 2T {fmt_ms(st['ort2'])} ms", flush=True)
 
+    profiles = []
+    for case, x, sessions in prepared:
+        if case["id"] in args.profile:
+            with open(os.path.join(args.out, case["dir"], "model.onnx"), "rb") as f:
+                profiles.append(profile_table(args.ort_twin, case, f.read(), x, args.seconds))
+
     load_after = os.getloadavg()
     md = table(rows)
     print()
@@ -418,6 +499,10 @@ Accuracy (max |err| / RMS of the second output; the check is neulens vs ORT <= {
 
 {chr(10).join(acc_lines)}
 """
+    for p in profiles:
+        print()
+        print(p)
+        report += "\n" + p + "\n"
     with open(args.results, "w") as f:
         f.write(report)
     with open(os.path.join(args.out, "timings.json"), "w") as f:

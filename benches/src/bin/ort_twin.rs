@@ -7,6 +7,8 @@
 //!                                                  direct.f32, reference.f64}; OUTDIR/manifest.json
 //! ort_twin time CASE [auto|direct] [--seconds S] [--warmup S]
 //!                                                  one JSON line: every timed call in ms
+//! ort_twin profile CASE [--seconds S]              one JSON line per layer: its kernel calls
+//!                                                  (as planned) timed inside model runs and alone
 //! ```
 //!
 //! Cases: the five conv shapes of issue 4 (`c1`..`c5`, one-conv specs in `compare/specs/`) and
@@ -20,6 +22,7 @@ use neulens::kernels::conv::{conv2d_scratch_checked, pack_conv_weights, ConvPara
 use neulens::Model;
 use neulens_benches::{conv_c1, conv_c2, conv_c3, conv_c4, conv_c5, onnx_twin, resnet18, resnet8};
 use neulens_codegen::graph::{Act, Graph, Op};
+use neulens_codegen::plan::{BufRef, Kernel};
 use serde_json::json;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -162,6 +165,15 @@ fn lowered_graph(case: &Case) -> Result<Graph, String> {
     Ok(neulens_codegen::transform::lower(&loaded.graph))
 }
 
+/// The kernels' activation for the graph's.
+fn kact(a: Act) -> neulens::Act {
+    match a {
+        Act::None => neulens::Act::None,
+        Act::Relu => neulens::Act::Relu,
+        Act::Relu6 => neulens::Act::Relu6,
+    }
+}
+
 /// The direct conv kernel on the weights of a one-conv graph, ready to run.
 struct DirectConv {
     p: ConvParams,
@@ -191,11 +203,7 @@ impl DirectConv {
             pad_top: c.pad.top,
             pad_left: c.pad.left,
             groups: c.groups,
-            act: match n.act {
-                Act::None => neulens::Act::None,
-                Act::Relu => neulens::Act::Relu,
-                Act::Relu6 => neulens::Act::Relu6,
-            },
+            act: kact(n.act),
         };
         p.validate().map_err(|e| format!("conv params: {e:?}"))?;
         let mut packed = vec![0.0; p.packed_weight_len()];
@@ -380,10 +388,12 @@ fn time(case: &Case, variant: &str, warmup: f64, seconds: f64) -> Result<(), Str
                 seconds,
             )?
         }
-        "direct" => return Err(format!(
+        "direct" => {
+            return Err(format!(
             "case `{}` has no direct variant (its algorithm is already direct, or it is a model)",
             case.id
-        )),
+        ))
+        }
         v => return Err(format!("unknown variant `{v}` (expected auto or direct)")),
     };
     let line = json!({
@@ -396,9 +406,335 @@ fn time(case: &Case, variant: &str, warmup: f64, seconds: f64) -> Result<(), Str
     Ok(())
 }
 
+/// Deterministic buffer contents for the profile (values in [-1, 1)).
+fn filled(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+/// One kernel call of a plan on the given buffers (`a`, `b`: inputs, `b` only for `Add`;
+/// `out`; `scratch`), weights from the plan's blob.
+fn run_kernel(
+    k: &Kernel,
+    w: &[f32],
+    [a, b, out, scratch]: [&mut [f32]; 4],
+    isa: neulens::Isa,
+) -> Result<(), String> {
+    use neulens::kernels::{dense, eltwise, pool, winograd};
+    let (a, b) = (&*a, &*b);
+    let ws = |off: usize, len: usize| -> Result<&[f32], String> {
+        w.get(off..off + len)
+            .ok_or_else(|| "weight range out of the blob".to_string())
+    };
+    let e = |e: neulens::kernels::KernelError| format!("{e:?}");
+    match k {
+        Kernel::Conv {
+            p, weight, bias, ..
+        } => conv2d_scratch_checked(
+            isa,
+            p,
+            a,
+            ws(*weight, p.packed_weight_len())?,
+            ws(*bias, p.c_out)?,
+            out,
+            scratch,
+        )
+        .map_err(e),
+        Kernel::Winograd {
+            p,
+            tile,
+            weight,
+            bias,
+            ..
+        } => winograd::winograd_conv2d_checked(
+            isa,
+            p,
+            *tile,
+            a,
+            ws(*weight, winograd::packed_weight_len(p, *tile))?,
+            ws(*bias, p.c_out)?,
+            out,
+            scratch,
+        )
+        .map_err(e),
+        Kernel::MaxPool { p, .. } => pool::maxpool2d_checked(isa, p, a, out).map_err(e),
+        Kernel::AvgPool { p, .. } => pool::avgpool2d_checked(isa, p, a, out).map_err(e),
+        Kernel::GlobalAvgPool { hw, act, .. } => {
+            pool::global_avg_pool_checked(isa, *hw, a, out, kact(*act)).map_err(e)
+        }
+        Kernel::Dense {
+            p, weight, bias, ..
+        } => dense::dense_checked(
+            isa,
+            p,
+            a,
+            ws(*weight, p.packed_weight_len())?,
+            ws(*bias, p.out_features)?,
+            out,
+        )
+        .map_err(e),
+        Kernel::Add { act, .. } => eltwise::add_checked(isa, a, b, out, kact(*act)).map_err(e),
+        Kernel::Affine {
+            c,
+            scale,
+            shift,
+            act,
+            ..
+        } => eltwise::affine_checked(isa, a, ws(*scale, *c)?, ws(*shift, *c)?, out, kact(*act))
+            .map_err(e),
+        Kernel::Softmax { .. } => eltwise::softmax_checked(isa, a, out).map_err(e),
+        Kernel::Copy { .. } => eltwise::copy_checked(a, out).map_err(e),
+    }
+}
+
+/// The model's real buffers: input, output and arena, as the generated code has them.
+struct Mem {
+    input: Vec<f32>,
+    output: Vec<f32>,
+    arena: Vec<f32>,
+}
+
+/// Disjoint `&mut` views of `storage` at `ranges` (start, len), in the order asked; `None` for
+/// ranges that are not there or overlap each other.
+fn carve<'a>(storage: &'a mut [f32], ranges: &[(usize, usize)]) -> Option<Vec<&'a mut [f32]>> {
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| ranges[i].0);
+    let mut out: Vec<Option<&'a mut [f32]>> = (0..ranges.len()).map(|_| None).collect();
+    let (mut rest, mut base) = (storage, 0);
+    for i in order {
+        let (start, len) = ranges[i];
+        let skip = start.checked_sub(base)?;
+        if skip + len > rest.len() {
+            return None;
+        }
+        let (_, tail) = rest.split_at_mut(skip);
+        let (view, tail) = tail.split_at_mut(len);
+        out[i] = Some(view);
+        rest = tail;
+        base = start + len;
+    }
+    out.into_iter().collect()
+}
+
+/// Runs one planned kernel call on the model's own buffers, at the plan's offsets (so caches
+/// behave as in the generated code). In-place adds and softmax (`output` is an input) use the
+/// in-place kernels; any other overlap is an error.
+fn run_planned(k: &Kernel, w: &[f32], mem: &mut Mem, isa: neulens::Isa) -> Result<(), String> {
+    use neulens_codegen::plan::Storage;
+    if let Kernel::Softmax { input, output } = k {
+        if input == output {
+            let data = match input.storage {
+                Storage::Output => &mut mem.output[..],
+                Storage::Arena(_) => &mut mem.arena[..],
+                Storage::Input => return Err("softmax in place in the input".into()),
+            };
+            let v = data
+                .get_mut(input.start()..input.end())
+                .ok_or("softmax buffer out of range")?;
+            return neulens::kernels::eltwise::softmax_inplace_checked(isa, v)
+                .map_err(|e| format!("{e:?}"));
+        }
+    }
+    let mut empty_b: [f32; 0] = [];
+    let mut empty_s: [f32; 0] = [];
+    let (bufs, in_place): (Vec<Option<BufRef>>, Option<(BufRef, BufRef)>) = match k {
+        Kernel::Add { a, b, output, .. } if output == a || output == b => {
+            let other = if output == a { *b } else { *a };
+            (vec![], Some((*output, other)))
+        }
+        Kernel::Add { a, b, output, .. } => (vec![Some(*a), Some(*b), Some(*output), None], None),
+        Kernel::Conv {
+            input,
+            output,
+            scratch,
+            ..
+        }
+        | Kernel::Winograd {
+            input,
+            output,
+            scratch,
+            ..
+        } => (vec![Some(*input), None, Some(*output), *scratch], None),
+        Kernel::Copy { src, dst } => (vec![Some(*src), None, Some(*dst), None], None),
+        Kernel::MaxPool { input, output, .. }
+        | Kernel::AvgPool { input, output, .. }
+        | Kernel::GlobalAvgPool { input, output, .. }
+        | Kernel::Dense { input, output, .. }
+        | Kernel::Affine { input, output, .. }
+        | Kernel::Softmax { input, output } => {
+            (vec![Some(*input), None, Some(*output), None], None)
+        }
+    };
+    let bufs = match in_place {
+        Some((acc, other)) => vec![Some(acc), Some(other)],
+        None => bufs,
+    };
+    // Every buffer's view, carved per storage.
+    let mut views: Vec<Option<&mut [f32]>> = (0..bufs.len()).map(|_| None).collect();
+    let Mem {
+        input,
+        output,
+        arena,
+    } = mem;
+    for (storage, mem) in [
+        (Storage::Input, &mut input[..]),
+        (Storage::Output, &mut output[..]),
+    ] {
+        let idx: Vec<usize> = (0..bufs.len())
+            .filter(|&i| bufs[i].is_some_and(|b| b.storage == storage))
+            .collect();
+        let ranges: Vec<(usize, usize)> = idx
+            .iter()
+            .filter_map(|&i| bufs[i].map(|b| (b.start(), b.len)))
+            .collect();
+        let carved = carve(mem, &ranges).ok_or("overlapping or out-of-range buffers")?;
+        for (i, v) in idx.into_iter().zip(carved) {
+            views[i] = Some(v);
+        }
+    }
+    let idx: Vec<usize> = (0..bufs.len())
+        .filter(|&i| bufs[i].is_some_and(|b| matches!(b.storage, Storage::Arena(_))))
+        .collect();
+    let ranges: Vec<(usize, usize)> = idx
+        .iter()
+        .filter_map(|&i| bufs[i].map(|b| (b.start(), b.len)))
+        .collect();
+    let carved = carve(arena, &ranges).ok_or("overlapping or out-of-range arena buffers")?;
+    for (i, v) in idx.into_iter().zip(carved) {
+        views[i] = Some(v);
+    }
+    let mut views = views.into_iter();
+    let mut next = || views.next().flatten();
+    if in_place.is_some() {
+        let act = match k {
+            Kernel::Add { act, .. } => kact(*act),
+            _ => neulens::Act::None,
+        };
+        let (acc, other) = (next().ok_or("no accumulator")?, next().ok_or("no addend")?);
+        return neulens::kernels::eltwise::add_assign_checked(isa, acc, other, act)
+            .map_err(|e| format!("{e:?}"));
+    }
+    let a = next().ok_or("no input buffer")?;
+    let b = next().unwrap_or(&mut empty_b);
+    let out = next().ok_or("no output buffer")?;
+    let scratch = next().unwrap_or(&mut empty_s);
+    run_kernel(k, w, [a, b, out, scratch], isa)
+}
+
+/// The buffer lengths of one kernel call: (first input, second input, output, scratch).
+fn kernel_lens(k: &Kernel) -> [usize; 4] {
+    let len = |b: &BufRef| b.len;
+    match k {
+        Kernel::Conv {
+            input,
+            output,
+            scratch,
+            ..
+        }
+        | Kernel::Winograd {
+            input,
+            output,
+            scratch,
+            ..
+        } => [len(input), 0, len(output), scratch.map_or(0, |s| s.len)],
+        Kernel::Add { a, b, output, .. } => [len(a), len(b), len(output), 0],
+        Kernel::Copy { src, dst } => [len(src), 0, len(dst), 0],
+        Kernel::MaxPool { input, output, .. }
+        | Kernel::AvgPool { input, output, .. }
+        | Kernel::GlobalAvgPool { input, output, .. }
+        | Kernel::Dense { input, output, .. }
+        | Kernel::Affine { input, output, .. }
+        | Kernel::Softmax { input, output } => [len(input), 0, len(output), 0],
+    }
+}
+
+/// Plans the case's lowered graph as the build did and times every layer's kernel calls two
+/// ways, printing one JSON line per layer: `in_model`, the whole plan run in order again and
+/// again for `seconds` with each layer timed inside the run (caches as in the real model: the
+/// other layers' weights and activations pass through between two calls of a layer), and
+/// `isolated`, the layer's calls repeated on their own buffers (its weights stay in cache).
+/// `in_model` uses the plan's input, output and arena offsets, like the generated code.
+fn profile(case: &Case, seconds: f64) -> Result<(), String> {
+    let g = lowered_graph(case)?;
+    let plan = neulens_codegen::plan::plan(&g).map_err(|d| d.to_string())?;
+    let isa = neulens::active_isa();
+    let mut mem = Mem {
+        input: filled(plan.input.len()),
+        output: vec![0.0; plan.output.len()],
+        arena: vec![0.0; plan.arena_len],
+    };
+    let mut in_model: Vec<Vec<f64>> = vec![Vec::new(); plan.steps.len()];
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < 3 || start.elapsed().as_secs_f64() < seconds {
+        for (step, samples) in plan.steps.iter().zip(&mut in_model) {
+            let t = Instant::now();
+            for k in &step.kernels {
+                run_planned(k, &plan.weights, &mut mem, isa)
+                    .map_err(|e| format!("layer `{}`: {e}", step.name))?;
+            }
+            if rounds > 0 {
+                samples.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        rounds += 1;
+    }
+    // Per layer: each kernel call with its own buffers (a, b, out, scratch).
+    type Calls<'k> = Vec<(&'k Kernel, Vec<Vec<f32>>)>;
+    let mut layers: Vec<Calls> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            s.kernels
+                .iter()
+                .map(|k| (k, kernel_lens(k).iter().map(|&n| filled(n)).collect()))
+                .collect()
+        })
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for ((step, calls), samples) in plan.steps.iter().zip(&mut layers).zip(&mut in_model) {
+        let mut isolated = time_calls(
+            || {
+                for (k, bufs) in calls.iter_mut() {
+                    let [a, b, out, scratch] = &mut bufs[..] else {
+                        return Err("four buffers expected".into());
+                    };
+                    run_kernel(k, &plan.weights, [a, b, out, scratch], isa)?;
+                }
+                Ok(())
+            },
+            0.02,
+            (seconds / plan.steps.len() as f64).max(0.05),
+        )?;
+        let weight_bytes: usize = step
+            .kernels
+            .iter()
+            .flat_map(|k| k.weight_ranges())
+            .map(|(_, len)| len * 4)
+            .sum();
+        let line = json!({
+            "layer": step.name,
+            "op": step.op,
+            "algo": step.algo,
+            "shape": [step.shape.c, step.shape.h, step.shape.w],
+            "macs": step.macs,
+            "weight_bytes": weight_bytes,
+            "in_model_ms": median(samples),
+            "isolated_ms": median(&mut isolated),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
 const USAGE: &str = "usage: ort_twin list
        ort_twin export OUTDIR [CASE...]
-       ort_twin time CASE [auto|direct] [--seconds S] [--warmup S]";
+       ort_twin time CASE [auto|direct] [--seconds S] [--warmup S]
+       ort_twin profile CASE [--seconds S]";
 
 fn find<'a>(all: &'a [Case], id: &str) -> Result<&'a Case, String> {
     all.iter().find(|c| c.id == id).ok_or_else(|| {
@@ -449,6 +785,15 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 }
             }
             time(case, &variant, warmup, seconds)
+        }
+        Some("profile") => {
+            let case = find(&all, &it.next().ok_or(USAGE)?)?;
+            let seconds = match it.next().as_deref() {
+                None => 3.0,
+                Some("--seconds") => parse_secs("--seconds", it.next())?,
+                Some(other) => return Err(format!("unknown option `{other}`\n{USAGE}")),
+            };
+            profile(case, seconds)
         }
         _ => Err(USAGE.to_string()),
     }
