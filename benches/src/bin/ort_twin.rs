@@ -7,8 +7,10 @@
 //!                                                  direct.f32, reference.f64}; OUTDIR/manifest.json
 //! ort_twin time CASE [auto|direct] [--seconds S] [--warmup S]
 //!                                                  one JSON line: every timed call in ms
-//! ort_twin profile CASE [--seconds S]              one JSON line per layer: its kernel calls
-//!                                                  (as planned) timed inside model runs and alone
+//! ort_twin profile (CASE | --spec PATH) [--seconds S]
+//!                                                  one JSON line per layer: its kernel calls
+//!                                                  (as planned) timed inside model runs and alone;
+//!                                                  any spec (no compiled module needed)
 //! ```
 //!
 //! Cases: the five conv shapes of issue 4 (`c1`..`c5`, one-conv specs in `compare/specs/`) and
@@ -649,14 +651,15 @@ fn kernel_lens(k: &Kernel) -> [usize; 4] {
     }
 }
 
-/// Plans the case's lowered graph as the build did and times every layer's kernel calls two
+/// Plans the lowered graph of `spec` as the build does and times every layer's kernel calls two
 /// ways, printing one JSON line per layer: `in_model`, the whole plan run in order again and
 /// again for `seconds` with each layer timed inside the run (caches as in the real model: the
 /// other layers' weights and activations pass through between two calls of a layer), and
 /// `isolated`, the layer's calls repeated on their own buffers (its weights stay in cache).
 /// `in_model` uses the plan's input, output and arena offsets, like the generated code.
-fn profile(case: &Case, seconds: f64) -> Result<(), String> {
-    let g = lowered_graph(case)?;
+fn profile(spec: &Path, seconds: f64) -> Result<(), String> {
+    let loaded = neulens_codegen::load_model_file(spec).map_err(|d| d.to_string())?;
+    let g = neulens_codegen::transform::lower(&loaded.graph);
     let plan = neulens_codegen::plan::plan(&g).map_err(|d| d.to_string())?;
     let isa = neulens::active_isa();
     let mut mem = Mem {
@@ -734,7 +737,7 @@ fn profile(case: &Case, seconds: f64) -> Result<(), String> {
 const USAGE: &str = "usage: ort_twin list
        ort_twin export OUTDIR [CASE...]
        ort_twin time CASE [auto|direct] [--seconds S] [--warmup S]
-       ort_twin profile CASE [--seconds S]";
+       ort_twin profile (CASE | --spec PATH) [--seconds S]";
 
 fn find<'a>(all: &'a [Case], id: &str) -> Result<&'a Case, String> {
     all.iter().find(|c| c.id == id).ok_or_else(|| {
@@ -787,13 +790,17 @@ fn run(args: Vec<String>) -> Result<(), String> {
             time(case, &variant, warmup, seconds)
         }
         Some("profile") => {
-            let case = find(&all, &it.next().ok_or(USAGE)?)?;
+            let spec = match it.next().as_deref() {
+                Some("--spec") => PathBuf::from(it.next().ok_or(USAGE)?),
+                Some(id) => find(&all, id)?.spec_path(),
+                None => return Err(USAGE.to_string()),
+            };
             let seconds = match it.next().as_deref() {
                 None => 3.0,
                 Some("--seconds") => parse_secs("--seconds", it.next())?,
                 Some(other) => return Err(format!("unknown option `{other}`\n{USAGE}")),
             };
-            profile(case, seconds)
+            profile(&spec, seconds)
         }
         _ => Err(USAGE.to_string()),
     }
