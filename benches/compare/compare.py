@@ -516,3 +516,7 @@ if __name__ == "__main__":
     except CompareError as e:
         print(f"compare.py: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except (OSError, ValueError, KeyError, onnx.checker.ValidationError) as e:
+        # Missing or malformed export files, a bad --ort-twin path, an invalid ONNX twin.
+        print(f"compare.py: error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
