@@ -1,5 +1,6 @@
-//! Compiles the shipped specs (resnet8, resnet18, demo) into OUT_DIR, exactly as a user's build
-//! script would; src/lib.rs includes the generated modules for the model benches.
+//! Compiles the shipped specs (resnet8, resnet18, demo, microflow_demo) and the one-conv specs of the ONNX Runtime
+//! comparison (`compare/specs/conv_c1..c5.yaml`, the conv shapes of issue 4) into OUT_DIR, exactly
+//! as a user's build script would; src/lib.rs includes the generated modules.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for spec in [
@@ -7,6 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "../specs/resnet18.yaml",
         "../specs/demo.yaml",
         "../specs/microflow_demo.yaml",
+        "compare/specs/conv_c1.yaml",
+        "compare/specs/conv_c2.yaml",
+        "compare/specs/conv_c3.yaml",
+        "compare/specs/conv_c4.yaml",
+        "compare/specs/conv_c5.yaml",
     ] {
         neulens::build::Model::new(spec).emit()?;
     }

@@ -1,5 +1,9 @@
-//! The shipped specs compiled by build.rs (`resnet8`, `resnet18`, `demo`), for benches/models.rs;
-//! the criterion benches themselves live in benches/ (`cargo bench -p neulens-benches`).
+//! The shipped specs compiled by build.rs (`resnet8`, `resnet18`, `demo`), for benches/models.rs,
+//! the one-conv models of the ONNX Runtime comparison (`conv_c1`..`conv_c5`) and the export of a
+//! lowered graph for it ([`onnx_twin`], used by `src/bin/ort_twin.rs`); the criterion benches
+//! themselves live in benches/ (`cargo bench -p neulens-benches`).
+
+pub mod onnx_twin;
 
 /// MLPerf Tiny ResNet-8 (3×32×32), from `specs/resnet8.yaml`.
 pub mod resnet8 {
@@ -20,4 +24,29 @@ pub mod demo {
 /// `specs/microflow_demo.yaml`.
 pub mod microflow_demo {
     neulens::include_model!("microflow_demo");
+}
+
+/// Issue 4 shape C1: 3×3 conv 64×56×56 → 64, pad 1, bias, ReLU (`compare/specs/conv_c1.yaml`).
+pub mod conv_c1 {
+    neulens::include_model!("conv_c1");
+}
+
+/// Issue 4 shape C2: 3×3 conv 128×28×28 → 128, pad 1, bias, ReLU.
+pub mod conv_c2 {
+    neulens::include_model!("conv_c2");
+}
+
+/// Issue 4 shape C3: 3×3 conv 256×14×14 → 256, pad 1, bias, ReLU.
+pub mod conv_c3 {
+    neulens::include_model!("conv_c3");
+}
+
+/// Issue 4 shape C4: 3×3 conv 512×7×7 → 512, pad 1, bias, ReLU.
+pub mod conv_c4 {
+    neulens::include_model!("conv_c4");
+}
+
+/// Issue 4 shape C5, a stem: 3×3 conv 3×224×224 → 32, stride 2, pad 1, bias, ReLU.
+pub mod conv_c5 {
+    neulens::include_model!("conv_c5");
 }
