@@ -333,6 +333,19 @@ unsafe fn maxpool_impl<V: Simd>(p: &PoolParams, input: *const f32, output: *mut 
 /// Contract of [`avgpool2d`].
 #[inline(always)]
 unsafe fn avgpool_impl<V: Simd>(p: &PoolParams, input: *const f32, output: *mut f32) {
+    if p.h_out == 1
+        && p.w_out == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.kh == p.h_in
+        && p.kw == p.w_in
+    {
+        // One window exactly covering the plane (e.g. ResNet-8's final 8×8 average pool): the
+        // global average pool's vector sum; no padding, so both divisors are kh·kw.
+        // SAFETY: forwarded contract; `c * h_in * w_in` values read, `c` written.
+        unsafe { gap_impl::<V>(p.c, p.h_in * p.w_in, input, output, p.act) };
+        return;
+    }
     // SAFETY: forwarded contract.
     unsafe { pool_rows::<V, false>(p, input, output, 0.0) }
 }
@@ -517,7 +530,7 @@ mod tests {
 
     #[test]
     fn whole_plane_max_windows() {
-        // The global max-pool fast path (one window covering the plane), edge sizes and acts.
+        // The global max/avg-pool fast paths (one window covering the plane), edge sizes, acts.
         for (i, &h) in EDGE.iter().enumerate() {
             let w = EDGE[(i * 3 + 1) % EDGE.len()];
             let act = [Act::None, Act::Relu, Act::Relu6][i % 3];
