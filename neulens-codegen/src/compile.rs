@@ -12,6 +12,11 @@ pub struct Compiled {
     pub emitted: Emitted,
     /// The readable build report.
     pub report: String,
+    /// The graph after pattern pruning (before batchnorm folding): what the reference
+    /// interpreter should run, and what `prune::write_pruned` writes back.
+    pub pruned: crate::graph::Graph,
+    /// Pattern-pruning warnings (also in the report).
+    pub warnings: Vec<String>,
 }
 
 /// Lowers, plans and emits a loaded model. `spec_label` names the spec in docs and the report.
@@ -20,10 +25,12 @@ pub fn compile(
     spec_label: &str,
     opts: &EmitOptions,
 ) -> Result<Compiled, Diagnostics> {
-    let (lowered, lower_report) = crate::transform::lower_with_report(&loaded.graph);
+    let (pruned, prune_report) = crate::prune::apply(&loaded.graph);
+    let (lowered, lower_report) = crate::transform::lower_with_report(&pruned);
     let plan = plan::plan(&lowered)?;
     let emitted = emit::emit(&plan, opts, spec_label);
     let mut notes = loaded.notes.clone();
+    notes.extend(prune_report.notes());
     for (bn, conv) in &lower_report.folded {
         notes.push(format!("batchnorm `{bn}` folded into conv `{conv}`"));
     }
@@ -37,5 +44,7 @@ pub fn compile(
         plan,
         emitted,
         report,
+        pruned,
+        warnings: prune_report.warnings,
     })
 }

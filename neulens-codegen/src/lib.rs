@@ -14,6 +14,7 @@ pub mod emit;
 pub mod graph;
 pub mod load;
 pub mod plan;
+pub mod prune;
 pub mod reference;
 pub mod spec;
 pub mod transform;

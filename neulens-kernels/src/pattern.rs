@@ -58,6 +58,28 @@ pub const fn valid_mask(m: u16) -> bool {
     m < 512 && m & CENTRE != 0 && m.count_ones() == TAPS as u32
 }
 
+/// Whether `masks` is a usable library: 1 to 56 distinct [`valid_mask`]s.
+pub const fn valid_library(masks: &[u16]) -> bool {
+    if masks.is_empty() || masks.len() > ALL_MASKS.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < masks.len() {
+        if !valid_mask(masks[i]) {
+            return false;
+        }
+        let mut j = 0;
+        while j < i {
+            if masks[j] == masks[i] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// A pattern library: the masks (pattern id = index) and the dispatch from a pattern id to the
 /// kernel body of that mask. Implement it with [`pattern_library!`](crate::pattern_library).
 pub trait PatternLib {
