@@ -1305,6 +1305,27 @@ fn add_microflows(text: &str, i: usize, dir: &Path) -> Option<String> {
     None
 }
 
+/// A pattern-pruned copy of a random spec (`_p`): a model-wide `prune:` default (6 patterns,
+/// connectivity 0.6) and `algo: pattern` on every conv with a 3×3 kernel, stride 1 and groups 1,
+/// so the pattern kernel runs there (None when it has none). The reference runs the same pruned
+/// weights (`neulens_codegen::prune::apply`, see tests/reference.rs).
+fn force_pattern(text: &str) -> Option<String> {
+    let forced = force_winograd(text, 0)?;
+    let mut out = String::new();
+    for line in forced.lines() {
+        if let Some(name) = line.strip_prefix("name: ") {
+            out.push_str(&format!("name: {}_p\n", name.trim_end_matches("_w0")));
+            continue;
+        }
+        if line == "layers:" {
+            out.push_str("prune: { patterns: 6, connectivity: 0.6 }\n");
+        }
+        out.push_str(&line.replace("algo: winograd0", "algo: pattern"));
+        out.push('\n');
+    }
+    Some(out)
+}
+
 struct Job {
     stem: String,
     spec: PathBuf,
@@ -1382,6 +1403,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             jobs.push(Job {
                 stem: mstem,
                 spec: mpath,
+                cargo: false,
+            });
+        }
+        if let Some(pruned) = force_pattern(&text) {
+            let pstem = format!("{stem}_p");
+            let ppath = gen_dir.join(format!("{pstem}.yaml"));
+            write_if_changed(&ppath, pruned.as_bytes())?;
+            jobs.push(Job {
+                stem: pstem,
+                spec: ppath,
                 cargo: false,
             });
         }

@@ -348,9 +348,124 @@ fn winograd(c: &mut Criterion) {
     }
 }
 
+neulens::kernels::pattern_library!(
+    /// The bench library: 8 patterns (four 2×2 corners, four T shapes around the centre).
+    struct Lib8 = [
+        0 => 0x01b, 1 => 0x036, 2 => 0x0d8, 3 => 0x1b0, 4 => 0x03a, 5 => 0x0b2, 6 => 0x0b8,
+        7 => 0x09a,
+    ];
+);
+
+/// A pattern assignment at connectivity 0.5: every filter keeps `c_in / 2` kernels (chosen
+/// pseudo-randomly), each with one of the 8 library patterns; weights outside the masks zeroed.
+fn pattern_weights(p: &ConvParams, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    use neulens::kernels::pattern::{PatternLib, PRUNED};
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut assign = vec![PRUNED; p.c_out * p.c_in];
+    for oc in 0..p.c_out {
+        let mut ics: Vec<usize> = (0..p.c_in).collect();
+        for i in (1..ics.len()).rev() {
+            ics.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        for &ic in &ics[..p.c_in / 2] {
+            assign[oc * p.c_in + ic] = (next() % 8) as u8;
+        }
+    }
+    let mut w = data(p.weight_len(), seed);
+    for (k, &a) in assign.iter().enumerate() {
+        let m = if a == PRUNED {
+            0
+        } else {
+            Lib8::MASKS[a as usize]
+        };
+        for b in 0..9 {
+            if m >> b & 1 == 0 {
+                w[k * 9 + b] = 0.0;
+            }
+        }
+    }
+    (assign, w)
+}
+
+/// Pattern-pruned 3×3 convs (8 patterns, connectivity 0.5, so 4.5× fewer MACs) against the
+/// dense direct kernel on the same (pruned) weights in the same run, on the shapes of issue 5
+/// (pad 1, bias, ReLU). Throughput is 2 × the dense MACs: criterion's "elem/s" is the
+/// GFLOP/s-equivalent, and the ratio of two rows is the speed-up.
+fn pattern(c: &mut Criterion) {
+    use neulens::kernels::pattern::{
+        pack_pattern_weights, pattern_conv2d_checked, pattern_params, PatternLib,
+    };
+    let shapes = [
+        ("c1_64x56x56-64", conv_params(64, 64, 56, 3, 1, 1, 1)),
+        ("c2_128x28x28-128", conv_params(128, 128, 28, 3, 1, 1, 1)),
+        ("c3_256x14x14-256", conv_params(256, 256, 14, 3, 1, 1, 1)),
+    ];
+    let all = isas();
+    let best = *all.last().expect("scalar is always available");
+    let run_isas: Vec<Isa> = all.into_iter().filter(|&i| i != Isa::Scalar).collect();
+    for (name, p) in shapes {
+        p.validate().expect("bench conv params are valid");
+        let input = data(p.input_len(), 1);
+        let (assign, weights) = pattern_weights(&p, 2);
+        let bias = data(p.c_out, 3);
+        let mut output = vec![0.0; p.output_len()];
+        let mut packed = vec![0.0; p.packed_weight_len()];
+        pack_conv_weights(&p, &weights, &mut packed).expect("weights pack");
+        let mut scratch = vec![0.0; p.scratch_len()];
+        let pp = pattern_params(&p, Lib8::MASKS, &assign).expect("pattern params");
+        let mut ppacked = vec![0.0; pp.packed_len()];
+        pack_pattern_weights(&p, Lib8::MASKS, &weights, &assign, &mut ppacked)
+            .expect("pattern weights pack");
+        let mut pscratch = vec![0.0; pp.scratch_len()];
+        let mut group = c.benchmark_group(format!("pattern/{name}"));
+        configure(&mut group);
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(2 * p.macs()));
+        group.bench_function(format!("direct/{}", best.name()), |b| {
+            b.iter(|| {
+                conv2d_scratch_checked(
+                    best,
+                    black_box(&p),
+                    black_box(&input),
+                    &packed,
+                    &bias,
+                    &mut output,
+                    &mut scratch,
+                )
+                .expect("conv runs");
+                black_box(&output);
+            })
+        });
+        for &isa in &run_isas {
+            group.bench_function(format!("pattern/{}", isa.name()), |b| {
+                b.iter(|| {
+                    pattern_conv2d_checked::<Lib8>(
+                        isa,
+                        black_box(&pp),
+                        black_box(&input),
+                        &ppacked,
+                        &bias,
+                        &mut output,
+                        &mut pscratch,
+                    )
+                    .expect("pattern conv runs");
+                    black_box(&output);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default().without_plots();
-    targets = convs, direct_convs, maxpool, dense, softmax, winograd
+    targets = convs, direct_convs, maxpool, dense, softmax, winograd, pattern
 }
 criterion_main!(kernels);

@@ -15,6 +15,11 @@ pub struct Compiled {
     pub emitted: Emitted,
     /// The readable build report.
     pub report: String,
+    /// The graph after pattern pruning (before batchnorm folding): what the reference
+    /// interpreter should run, and what `prune::write_pruned` writes back.
+    pub pruned: crate::graph::Graph,
+    /// Pattern-pruning warnings (also in the report).
+    pub warnings: Vec<String>,
 }
 
 /// Lowers, plans and emits a loaded model. `spec_label` names the spec in docs and the report.
@@ -23,14 +28,15 @@ pub fn compile(
     spec_label: &str,
     opts: &EmitOptions,
 ) -> Result<Compiled, Diagnostics> {
-    let (lowered, lower_report) = crate::transform::lower_with_report(&loaded.graph);
-    let mf = crate::microflow::build(&loaded.graph);
+    let (pruned, prune_report) = crate::prune::apply(&loaded.graph);
+    let (lowered, lower_report) = crate::transform::lower_with_report(&pruned);
+    let mf = crate::microflow::build(&pruned);
     let mut blob = Blob::default();
     let dense = plan::plan_shared(&lowered, &mut blob);
     // Report the errors of both halves together.
     let (mut plan, adaptive) = match (dense, mf) {
         (Ok(p), Ok(None)) => (p, None),
-        (Ok(p), Ok(Some(mf))) => (p, Some(plan_adaptive(&loaded.graph, mf, &mut blob)?)),
+        (Ok(p), Ok(Some(mf))) => (p, Some(plan_adaptive(&pruned, mf, &mut blob)?)),
         (Err(mut d), Err(e)) => {
             d.extend(e);
             return Err(d);
@@ -40,6 +46,7 @@ pub fn compile(
     plan.weights = blob.data;
     let emitted = emit::emit(&plan, adaptive.as_ref(), opts, spec_label);
     let mut notes = loaded.notes.clone();
+    notes.extend(prune_report.notes());
     for (bn, conv) in &lower_report.folded {
         notes.push(format!("batchnorm `{bn}` folded into conv `{conv}`"));
     }
@@ -57,5 +64,7 @@ pub fn compile(
         adaptive,
         emitted,
         report,
+        pruned,
+        warnings: prune_report.warnings,
     })
 }

@@ -15,6 +15,7 @@ pub mod graph;
 pub mod load;
 pub mod microflow;
 pub mod plan;
+pub mod prune;
 pub mod reference;
 pub mod spec;
 pub mod transform;

@@ -21,6 +21,7 @@ pub mod dense;
 mod direct;
 pub mod eltwise;
 pub mod isa;
+pub mod pattern;
 pub mod pool;
 pub mod simd;
 pub mod winograd;

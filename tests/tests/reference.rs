@@ -1,4 +1,5 @@
-// Every compiled model (random and shipped specs) against the f64 reference interpreter:
+// Every compiled model (random and shipped specs, and their forced-Winograd and pattern-pruned
+// copies) against the f64 reference interpreter (run on the same pruned weights):
 // max |error| / RMS(reference output) <= the model's tolerance (1e-5 direct, 1e-4 / 3e-4 with
 // Winograd F(4,3) / F(6,3)); softmax outputs: per element, and sum 1 ± 1e-6.
 
@@ -35,7 +36,9 @@ fn check(m: &ModelEntry) -> Result<Outcome, String> {
     let input = common::input(m.input_len, m.macs ^ m.input_len as u64);
     let loaded = neulens_codegen::load::load_model_file(Path::new(m.spec))
         .map_err(|d| format!("the reference cannot load {}:\n{d}", m.spec))?;
-    let g = &loaded.graph;
+    // Pattern-pruned layers: the reference runs the same pruned weights (a no-op otherwise).
+    let (pruned, _) = neulens_codegen::prune::apply(&loaded.graph);
+    let g = &pruned;
     let is_softmax = matches!(g.nodes[g.output].op, neulens_codegen::graph::Op::Softmax);
     let reference = neulens_codegen::reference::run(g, &input)
         .map_err(|e| format!("the reference interpreter failed: {e}"))?;

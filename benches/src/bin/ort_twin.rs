@@ -488,6 +488,11 @@ fn run_kernel(
         Kernel::Softmax { .. } => eltwise::softmax_checked(isa, a, out).map_err(e),
         Kernel::Copy { .. } => eltwise::copy_checked(a, out).map_err(e),
         Kernel::Window { p, .. } => eltwise::copy_window_checked(p, a, out).map_err(e),
+        Kernel::Pattern { .. } => Err(
+            "pattern-sparse layers are not profiled one by one (their kernel is generic over the \
+             model's pattern library type); profile the generated module instead"
+                .to_string(),
+        ),
     }
 }
 
@@ -554,6 +559,12 @@ fn run_planned(k: &Kernel, w: &[f32], mem: &mut Mem, isa: neulens::Isa) -> Resul
             ..
         }
         | Kernel::Winograd {
+            input,
+            output,
+            scratch,
+            ..
+        }
+        | Kernel::Pattern {
             input,
             output,
             scratch,
@@ -638,6 +649,12 @@ fn kernel_lens(k: &Kernel) -> [usize; 4] {
             ..
         }
         | Kernel::Winograd {
+            input,
+            output,
+            scratch,
+            ..
+        }
+        | Kernel::Pattern {
             input,
             output,
             scratch,

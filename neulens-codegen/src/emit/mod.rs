@@ -254,6 +254,24 @@ fn body(plan: &Plan) -> Body {
     // (limit constant, end) pairs; a set keeps the generated code short and ordered.
     let mut bounds = std::collections::BTreeSet::new();
     let mut layers = Vec::new();
+    // One library type per distinct pattern library: each pattern's kernel body is instantiated
+    // once per library (and ISA), and only for the masks the library names.
+    for (i, masks) in plan.pattern_libs.iter().enumerate() {
+        let lib = format_ident!("PatLib{}", i);
+        let arms = masks.iter().enumerate().map(|(id, &m)| {
+            let id = Literal::usize_unsuffixed(id);
+            let m = Literal::u16_unsuffixed(m);
+            quote!(#id => #m)
+        });
+        let doc = format!(
+            " Pattern library {i}: {}.",
+            crate::prune::library_summary(masks)
+        );
+        params.push(quote! {
+            ::neulens::kernels::pattern_library!(#[doc = #doc] struct #lib = [#(#arms),*];);
+            ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::pattern::valid_library(<#lib as ::neulens::kernels::pattern::PatternLib>::MASKS));
+        });
+    }
     for step in &plan.steps {
         let lname = &step.name;
         let op = step.op;
@@ -331,6 +349,33 @@ fn body(plan: &Plan) -> Body {
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
                     let sc = scratch_ptr(scratch);
                     quote!(::neulens::kernels::winograd::winograd_conv2d(isa, &#id, #tid, #i, #wp, #bp, #o, #sc);)
+                }
+                Kernel::Pattern {
+                    p,
+                    library,
+                    input,
+                    weight,
+                    bias,
+                    output,
+                    scratch,
+                } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    params.push(conv_params_item(&id, &p.conv, input.len, output.len));
+                    let pp = format_ident!("PP{}", pid - 1);
+                    let lib = format_ident!("PatLib{}", library);
+                    let (k, n) = (p.patterns, p.kernels);
+                    let (sl, wl) = (p.scratch_len(), p.packed_len());
+                    params.push(quote! {
+                        const #pp: ::neulens::kernels::pattern::PatternParams = ::neulens::kernels::pattern::PatternParams { conv: #id, patterns: #k, kernels: #n };
+                        ::neulens::__private::static_assertions::const_assert!(::neulens::kernels::pattern::supported(&#id));
+                        ::neulens::__private::static_assertions::const_assert!(<#lib as ::neulens::kernels::pattern::PatternLib>::MASKS.len() == #k);
+                        ::neulens::__private::static_assertions::const_assert!(#pp.scratch_len() == #sl);
+                        ::neulens::__private::static_assertions::const_assert!(#pp.packed_len() == #wl);
+                    });
+                    let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
+                    let sc = scratch_ptr(scratch);
+                    quote!(::neulens::kernels::pattern::pattern_conv2d::<#lib>(isa, &#pp, #i, #wp, #bp, #o, #sc);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
                     let id = format_ident!("P{}", pid);

@@ -37,6 +37,7 @@ pub fn build_graph(
         file,
         diags,
         weights,
+        prune_default: spec.prune.as_ref(),
     };
     let layers = &spec.layers;
 
@@ -438,6 +439,8 @@ struct Builder<'a, 'w> {
     file: &'a str,
     diags: &'a mut Diagnostics,
     weights: Option<&'w mut dyn WeightSource>,
+    /// The model-wide `prune:` default.
+    prune_default: Option<&'a crate::spec::Located<crate::prune::PruneSetting>>,
 }
 
 impl Builder<'_, '_> {
@@ -548,6 +551,13 @@ impl Builder<'_, '_> {
                         weight: weight?,
                         bias: bias?,
                         algo: c.algo,
+                        prune: crate::prune::check::resolve(
+                            self.file,
+                            self.diags,
+                            self.prune_default,
+                            l,
+                            c,
+                        )?,
                     }),
                     shape,
                 )
@@ -751,6 +761,7 @@ impl Builder<'_, '_> {
                         weight: w?,
                         bias: bias?,
                         algo: AlgoRequest::Auto,
+                        prune: None,
                     }),
                     fc: Box::new(DenseOp {
                         out_features: r,
@@ -1429,6 +1440,7 @@ layers:
             file: FILE,
             diags: &mut diags,
             weights: None,
+            prune_default: None,
         };
         assert!(!b.check_size(None, "weight `w`", &"[huge]", Loc::UNKNOWN, Some("l")));
         assert_eq!(

@@ -84,6 +84,8 @@ pub enum AlgoRequest {
     Winograd4,
     /// Winograd F(6,3) (`algo: winograd6`).
     Winograd6,
+    /// Pattern-pruned sparse direct (`algo: pattern`; 3×3 stride-1 ungrouped convs only).
+    Pattern,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +102,8 @@ pub struct ConvOp {
     /// [out], or None for no bias.
     pub bias: Option<Tensor>,
     pub algo: AlgoRequest,
+    /// Pattern pruning (`prune:` of the layer or the model), resolved; see `prune/`.
+    pub prune: Option<crate::prune::LayerPrune>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

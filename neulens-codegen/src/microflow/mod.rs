@@ -624,7 +624,13 @@ fn tile_graph(
                         data: w,
                     },
                     bias: c.bias.as_ref().map(|b| slice(b, out.c)),
-                    algo: c.algo,
+                    // A pattern-pruned layer keeps its pruned (zeroed) weights in the tiles but
+                    // runs a dense kernel there: the packed pattern layout is per full layer.
+                    algo: match c.algo {
+                        crate::graph::AlgoRequest::Pattern => crate::graph::AlgoRequest::Auto,
+                        a => a,
+                    },
+                    prune: None,
                 })
             }
             Op::BatchNorm(b) => {

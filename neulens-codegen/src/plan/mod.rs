@@ -9,6 +9,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{node_macs, Act, AlgoRequest, Graph, Op, Shape};
 use neulens_kernels::conv::ConvParams;
 use neulens_kernels::dense::DenseParams;
+use neulens_kernels::pattern::{self as kpat, PatternParams};
 use neulens_kernels::pool::PoolParams;
 use neulens_kernels::winograd::{self, WinogradTile};
 
@@ -66,6 +67,8 @@ pub enum ConvAlgo {
     Depthwise,
     /// Winograd F(m×m, 3×3) (3×3, stride 1, groups 1).
     Winograd(WinogradTile),
+    /// Pattern-sparse direct (pruned 3×3, stride 1, groups 1; see `prune/`).
+    Pattern,
 }
 
 impl ConvAlgo {
@@ -75,6 +78,7 @@ impl ConvAlgo {
             ConvAlgo::Pointwise => "gemm-1x1",
             ConvAlgo::Depthwise => "depthwise",
             ConvAlgo::Winograd(t) => t.name(),
+            ConvAlgo::Pattern => "pattern",
         }
     }
 }
@@ -101,6 +105,18 @@ pub enum Kernel {
         bias: usize,
         output: BufRef,
         /// `winograd::scratch_len(p, tile)` f32 of arena, live only during this call.
+        scratch: Option<BufRef>,
+    },
+    /// Pattern-sparse convolution; `weight` holds `pattern::pack_pattern_weights` output and
+    /// `library` indexes `Plan::pattern_libs`.
+    Pattern {
+        p: PatternParams,
+        library: usize,
+        input: BufRef,
+        weight: usize,
+        bias: usize,
+        output: BufRef,
+        /// `pattern::scratch_len(p)` f32 of arena, live only during this call.
         scratch: Option<BufRef>,
     },
     MaxPool {
@@ -174,6 +190,12 @@ impl Kernel {
                 output,
                 scratch,
                 ..
+            }
+            | Kernel::Pattern {
+                input,
+                output,
+                scratch,
+                ..
             } => {
                 let mut v = vec![*input, *output];
                 v.extend(*scratch);
@@ -212,6 +234,9 @@ impl Kernel {
             } => {
                 vec![(*weight, p.packed_weight_len()), (*bias, p.out_features)]
             }
+            Kernel::Pattern {
+                p, weight, bias, ..
+            } => vec![(*weight, p.packed_len()), (*bias, p.conv.c_out)],
             Kernel::Affine {
                 c, scale, shift, ..
             } => vec![(*scale, *c), (*shift, *c)],
@@ -256,6 +281,8 @@ pub struct Plan {
     pub macs: u64,
     /// The arena budget in bytes from the spec, if any.
     pub arena_budget: Option<u64>,
+    /// The pattern libraries the `Kernel::Pattern` calls use (masks, by library index).
+    pub pattern_libs: Vec<Vec<u16>>,
 }
 
 impl Plan {
@@ -317,9 +344,22 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
         .iter()
         .enumerate()
         .map(|(i, n)| match &n.op {
+            Op::Conv(c) if c.prune.as_ref().is_some_and(|lp| lp.assigned.is_some()) => {
+                let why = c
+                    .prune
+                    .as_ref()
+                    .map(|lp| lp.why.clone())
+                    .unwrap_or_default();
+                Some((ConvAlgo::Pattern, why))
+            }
             Op::Conv(c) => {
                 let p = conv_params(g, i, c);
                 let (a, why) = choose_conv_algo_why(&p, c.algo);
+                let why = match &c.prune {
+                    Some(lp) if !why.is_empty() => format!("{}; {why}", lp.why),
+                    Some(lp) => lp.why.clone(),
+                    None => why,
+                };
                 Some(match a {
                     ConvAlgo::Winograd(_) if !auto_winograd && c.algo == AlgoRequest::Auto => (
                         ConvAlgo::Direct,
@@ -340,12 +380,14 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
             (Op::Conv(c), Some((ConvAlgo::Winograd(t), _))) => {
                 winograd::scratch_len(&conv_params(g, i, c), *t)
             }
+            (Op::Conv(c), Some((ConvAlgo::Pattern, _))) => kpat::scratch_len(&conv_params(g, i, c)),
             (Op::Conv(c), _) => conv_params(g, i, c).scratch_len(),
             _ => 0,
         })
         .collect();
     let storage = arena::assign(g, &scratch);
     let mut steps = Vec::new();
+    let mut pattern_libs: Vec<Vec<u16>> = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
         if i == 0 {
             continue;
@@ -372,13 +414,42 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
                     .unwrap_or((ConvAlgo::Direct, String::new()));
                 algo = a.name();
                 why = reason;
-                let (packed, packed_ok) = match a {
-                    ConvAlgo::Winograd(t) => {
+                let assigned = c.prune.as_ref().and_then(|lp| lp.assigned.as_ref());
+                let mut pattern = None;
+                let (packed, packed_ok) = match (a, assigned) {
+                    (ConvAlgo::Pattern, Some(asg)) => {
+                        let r = kpat::pattern_params(&p, &asg.masks, &asg.assign).and_then(|pp| {
+                            let mut packed = vec![0.0f32; pp.packed_len()];
+                            kpat::pack_pattern_weights(
+                                &p,
+                                &asg.masks,
+                                &c.weight.data,
+                                &asg.assign,
+                                &mut packed,
+                            )
+                            .map(|pp| (pp, packed))
+                        });
+                        match r {
+                            Ok((pp, packed)) => {
+                                let lib = match pattern_libs.iter().position(|l| *l == asg.masks) {
+                                    Some(l) => l,
+                                    None => {
+                                        pattern_libs.push(asg.masks.clone());
+                                        pattern_libs.len() - 1
+                                    }
+                                };
+                                pattern = Some((pp, lib));
+                                (packed, Ok(()))
+                            }
+                            Err(e) => (Vec::new(), Err(e)),
+                        }
+                    }
+                    (ConvAlgo::Winograd(t), _) => {
                         let mut packed = vec![0.0f32; winograd::packed_weight_len(&p, t)];
                         let r = winograd::pack_weights(&p, t, &c.weight.data, &mut packed);
                         (packed, r)
                     }
-                    _ => {
+                    (_, _) => {
                         let mut packed = vec![0.0f32; p.packed_weight_len()];
                         let r = neulens_kernels::conv::pack_conv_weights(
                             &p,
@@ -403,8 +474,17 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
                     Some(b) => blob.push(&b.data),
                     None => blob.push(&vec![0.0; s.c]),
                 };
-                kernels.push(match a {
-                    ConvAlgo::Winograd(tile) => Kernel::Winograd {
+                kernels.push(match (a, pattern) {
+                    (ConvAlgo::Pattern, Some((pp, library))) => Kernel::Pattern {
+                        p: pp,
+                        library,
+                        input: ins[0],
+                        weight,
+                        bias,
+                        output: out,
+                        scratch: storage.scratch[i],
+                    },
+                    (ConvAlgo::Winograd(tile), _) => Kernel::Winograd {
                         p,
                         tile,
                         input: ins[0],
@@ -413,7 +493,7 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
                         output: out,
                         scratch: storage.scratch[i],
                     },
-                    _ => Kernel::Conv {
+                    (_, _) => Kernel::Conv {
                         p,
                         algo: a,
                         input: ins[0],
@@ -652,11 +732,12 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
         weights: Vec::new(),
         macs,
         arena_budget,
+        pattern_libs,
     })
 }
 
 /// The kernel parameters of conv node `i`.
-fn conv_params(g: &Graph, i: usize, c: &crate::graph::ConvOp) -> ConvParams {
+pub(crate) fn conv_params(g: &Graph, i: usize, c: &crate::graph::ConvOp) -> ConvParams {
     let n = &g.nodes[i];
     let is = g.nodes[n.inputs[0]].shape;
     ConvParams {
@@ -692,7 +773,8 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
         AlgoRequest::Winograd2 => Some(WinogradTile::F2),
         AlgoRequest::Winograd4 => Some(WinogradTile::F4),
         AlgoRequest::Winograd6 => Some(WinogradTile::F6),
-        AlgoRequest::Auto => None,
+        // A pattern request whose layer was not pruned (see `prune::apply`) competes as dense.
+        AlgoRequest::Auto | AlgoRequest::Pattern => None,
     };
     if let Some(t) = forced {
         if winograd::supported(p) {
@@ -766,6 +848,19 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
         }
         _ => p.macs() as f64 * COST_DIRECT_MAC,
     }
+}
+
+/// ns per MAC of the pattern-sparse kernel (4 MACs per kept kernel and output pixel): the
+/// direct kernel's [`COST_DIRECT_MAC`] times the sparse-loop efficiency factor 2.6 measured on
+/// C1–C3 (8 patterns, connectivity 0.5: 0.051–0.057 ns per pattern MAC against 0.021 dense;
+/// `cargo bench --bench kernels -- pattern/`, docs/BENCHMARKS.md "Pattern pruning").
+pub const COST_PATTERN_MAC: f64 = COST_DIRECT_MAC * 2.6;
+
+/// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×
+/// COST_PATTERN_MAC`. `algo: auto` prunes a layer when this is below [`conv_cost`] of the
+/// cheapest dense algorithm.
+pub fn pattern_cost(p: &PatternParams) -> f64 {
+    p.macs() as f64 * COST_PATTERN_MAC
 }
 
 /// The non-Winograd rule: 1×1 GEMM, depthwise, or direct.

@@ -434,6 +434,7 @@ pub(crate) mod tests {
             weight: t(&[out, cin / groups, k[0], k[1]], &weight),
             bias: bias.map(|b| t(&[out], &b)),
             algo: AlgoRequest::Auto,
+            prune: None,
         })
     }
 

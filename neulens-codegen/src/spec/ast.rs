@@ -28,6 +28,8 @@ pub struct Spec {
     pub weights: Option<Located<WeightsSpec>>,
     /// `budget.arena_bytes` with the location of its value.
     pub arena_budget: Option<(u64, Loc)>,
+    /// The model-wide `prune:` default.
+    pub prune: Option<Located<crate::prune::PruneSetting>>,
     /// The layers in spec order (the last one is the model output).
     pub layers: Vec<LayerSpec>,
     /// Location of the `layers:` list (or of the document when it is missing).
@@ -131,6 +133,8 @@ pub struct ConvSpec {
     /// `Some(b)` when `bias:` is given; `None` = use the bias if the weights have one.
     pub bias: Option<bool>,
     pub algo: AlgoRequest,
+    /// The layer's own `prune:` value.
+    pub prune: Option<Located<crate::prune::PruneSetting>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

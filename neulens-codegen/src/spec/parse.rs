@@ -10,6 +10,9 @@ use super::yaml::{self, Node, Value};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::graph::{Act, AlgoRequest, Pad, Shape};
 
+#[path = "prune_spec.rs"]
+mod prune_spec;
+
 /// Parses a spec. Returns the spec when it has no error, else every error found.
 pub fn parse_spec(text: &str, file: &str) -> Result<Spec, Diagnostics> {
     let mut diags = Diagnostics::new();
@@ -41,7 +44,15 @@ pub fn parse_spec_partial(text: &str, file: &str, diags: &mut Diagnostics) -> Op
 }
 
 /// Keys accepted at the top level.
-const TOP_KEYS: &[&str] = &["name", "input", "weights", "budget", "layers", "microflows"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "input",
+    "weights",
+    "budget",
+    "prune",
+    "layers",
+    "microflows",
+];
 /// Keys of `microflows:`.
 const MF_KEYS: &[&str] = &[
     "split_after",
@@ -99,7 +110,9 @@ const MAX_OUT: i128 = 1 << 28;
 /// Fields accepted by an op besides the common ones.
 fn op_keys(op: &str) -> &'static [&'static str] {
     match op {
-        "conv" => &["out", "kernel", "stride", "pad", "groups", "bias", "algo"],
+        "conv" => &[
+            "out", "kernel", "stride", "pad", "groups", "bias", "algo", "prune",
+        ],
         "batchnorm" => &["eps"],
         "maxpool" => &["kernel", "stride", "pad"],
         "avgpool" => &["kernel", "stride", "pad", "count_include_pad"],
@@ -322,6 +335,7 @@ impl Cx<'_> {
             input: None,
             weights: None,
             arena_budget: None,
+            prune: None,
             layers: Vec::new(),
             layers_loc: root.loc,
             microflows: None,
@@ -343,6 +357,9 @@ impl Cx<'_> {
                     spec.weights = self.weights(v);
                 }
                 Some("budget") => spec.arena_budget = self.budget(v),
+                Some("prune") => {
+                    spec.prune = self.prune_setting(v).map(|s| Located::new(s, v.loc));
+                }
                 Some("layers") => {
                     has_layers = true;
                     spec.layers_loc = v.loc;
@@ -1035,16 +1052,27 @@ impl Cx<'_> {
                     self.choice(
                         "algo",
                         n,
-                        &["auto", "direct", "winograd2", "winograd4", "winograd6"],
+                        &[
+                            "auto",
+                            "direct",
+                            "winograd2",
+                            "winograd4",
+                            "winograd6",
+                            "pattern",
+                        ],
                     )
                     .map(|a| match a {
                         "direct" => AlgoRequest::Direct,
+                        "pattern" => AlgoRequest::Pattern,
                         "winograd2" => AlgoRequest::Winograd2,
                         "winograd4" => AlgoRequest::Winograd4,
                         "winograd6" => AlgoRequest::Winograd6,
                         _ => AlgoRequest::Auto,
                     })
                 });
+                let prune = field!("prune", None, |n| self
+                    .prune_setting(n)
+                    .map(|s| Some(Located::new(s, n.loc))));
                 OpSpec::Conv(ConvSpec {
                     out,
                     kernel,
@@ -1053,6 +1081,7 @@ impl Cx<'_> {
                     groups,
                     bias,
                     algo,
+                    prune,
                 })
             }
             "batchnorm" => {
@@ -1394,7 +1423,7 @@ mod tests {
         let d = one_error(&text);
         assert_eq!(
             d.to_string(),
-            format!("specs/net.yaml:4:{}: error: layer `c1`: unknown field `strides` for op `conv`, did you mean `stride`? (expected one of `name`, `op`, `input`, `inputs`, `act`, `param`, `out`, `kernel`, `stride`, `pad`, `groups`, `bias`, `algo`)", pos(&text, "strides").1)
+            format!("specs/net.yaml:4:{}: error: layer `c1`: unknown field `strides` for op `conv`, did you mean `stride`? (expected one of `name`, `op`, `input`, `inputs`, `act`, `param`, `out`, `kernel`, `stride`, `pad`, `groups`, `bias`, `algo`, `prune`)", pos(&text, "strides").1)
         );
         // Pool-only and avgpool-only fields.
         let d = one_error(&spec(
@@ -1540,7 +1569,7 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "specs/net.yaml:2:1: error: unknown top-level field `wieghts`, did you mean `weights`? (expected one of `name`, `input`, `weights`, `budget`, `layers`, `microflows`)",
+                "specs/net.yaml:2:1: error: unknown top-level field `wieghts`, did you mean `weights`? (expected one of `name`, `input`, `weights`, `budget`, `prune`, `layers`, `microflows`)",
                 "specs/net.yaml:3:13: error: missing field `split_after` in `microflows` (expected the name of the last supernet layer)",
                 "specs/net.yaml:3:13: error: missing field `gate` in `microflows` (expected `{ weights: gate }`, `{ energy: [thresholds] }` or `{ fixed: LEVEL }`)",
                 "specs/net.yaml:4:9: error: `layers` is empty (expected at least one layer)",
