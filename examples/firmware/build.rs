@@ -1,4 +1,4 @@
-//! Compiles ../../specs/resnet8.yaml into OUT_DIR (as a user's build script would) and puts
+//! Compiles ../../specs/resnet8.yaml and ../../specs/microflow_tiny.yaml into OUT_DIR (as a user's build script would) and puts
 //! memory.x on the linker search path for cortex-m-rt's link.x.
 
 use std::path::PathBuf;
@@ -8,6 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The model; the spec's `budget` fails the build when its arena would not fit.
     neulens::build::Model::new("../../specs/resnet8.yaml").emit()?;
+    // A micro-flow model: adaptive inference without std (tiles run one after the other).
+    neulens::build::Model::new("../../specs/microflow_tiny.yaml").emit()?;
 
     std::fs::copy("memory.x", out_dir.join("memory.x"))?;
     println!("cargo::rustc-link-search={}", out_dir.display());

@@ -10,6 +10,12 @@ pub mod resnet8 {
     neulens::include_model!("resnet8");
 }
 
+/// A micro-flow model on the same input (`specs/microflow_tiny.yaml`): adaptive inference with a
+/// learned gate and a budget, without std.
+pub mod tiles {
+    neulens::include_model!("microflow_tiny");
+}
+
 /// Where the model comes from (printed in the report).
 pub const SPEC: &str = "specs/resnet8.yaml";
 
@@ -79,4 +85,34 @@ pub fn features_line<W: Write>(w: &mut W, arena: &[f32]) -> fmt::Result {
         hash = (hash ^ v.to_bits()).wrapping_mul(0x0100_0193);
     }
     writeln!(w, "features {} fnv {hash:08x}", layer.name)
+}
+
+/// Runs `tiles::infer_adaptive` under the gate and under a budget of 30 % of the dense MACs, and writes
+/// the levels, MACs and outputs (to the bit) of each: identical on the board and on the host.
+pub fn adaptive_report<W: Write>(w: &mut W, arena: &mut tiles::AdaptiveArena) -> fmt::Result {
+    use neulens::{Budget, Policy};
+    let input: &[f32; tiles::INPUT_LEN] = &INPUT;
+    for (name, policy) in [
+        ("gate", Policy::Gate),
+        ("budget 0.3", Policy::Budget(Budget::Fraction(0.3))),
+    ] {
+        let mut out = [0.0f32; tiles::OUTPUT_LEN];
+        let r = tiles::infer_adaptive(input, arena, &mut out, policy);
+        writeln!(
+            w,
+            "adaptive {} ({name}): levels {:?}, {} of {} MACs, within budget {}, class {}",
+            tiles::NAME,
+            r.levels,
+            r.total_macs,
+            tiles::MACS,
+            r.within_budget,
+            argmax(&out)
+        )?;
+        let mut hash: u32 = 0x811c_9dc5;
+        for v in &out {
+            hash = (hash ^ v.to_bits()).wrapping_mul(0x0100_0193);
+        }
+        writeln!(w, "adaptive {name} output fnv {hash:08x}")?;
+    }
+    writeln!(w, "adaptive arena {} bytes", tiles::ADAPTIVE_ARENA_LEN * 4)
 }

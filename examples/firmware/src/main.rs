@@ -8,10 +8,12 @@ use core::panic::PanicInfo;
 use core::ptr::{addr_of, addr_of_mut};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
-use neulens_firmware::{report, resnet8, INPUT};
+use neulens_firmware::{report, resnet8, tiles, INPUT};
 
 /// The model's scratch memory, in `.bss` (RAM).
 static mut ARENA: resnet8::Arena = [0.0; resnet8::ARENA_LEN];
+/// The micro-flow model's scratch memory.
+static mut ADAPTIVE_ARENA: tiles::AdaptiveArena = [0.0; tiles::ADAPTIVE_ARENA_LEN];
 
 /// Written over the free RAM below the stack before inference, to measure the stack's high-water mark.
 const PAINT: u32 = 0x5a5a_c3c3;
@@ -52,8 +54,11 @@ fn main() -> ! {
     let Ok(mut out) = hio::hstdout() else {
         exit(false)
     };
+    // SAFETY: as ARENA: single-threaded, this is its only reference.
+    let adaptive_arena = unsafe { &mut *addr_of_mut!(ADAPTIVE_ARENA) };
     let ok = report(&mut out, neulens::active_isa(), &output).is_ok()
         && neulens_firmware::features_line(&mut out, arena).is_ok()
+        && neulens_firmware::adaptive_report(&mut out, adaptive_arena).is_ok()
         && writeln!(
             out,
             "# firmware: stack high-water mark {stack_used} bytes, arena {} bytes, static RAM \

@@ -18,6 +18,16 @@ fn run(isa: Isa) -> ([f32; resnet8::OUTPUT_LEN], String) {
     let mut text = String::new();
     report(&mut text, isa, &output).expect("formatting into a String");
     features_line(&mut text, &arena).expect("formatting into a String");
+    let mut adaptive = vec![0.0f32; neulens_firmware::tiles::ADAPTIVE_ARENA_LEN];
+    let adaptive: &mut neulens_firmware::tiles::AdaptiveArena = adaptive
+        .as_mut_slice()
+        .try_into()
+        .expect("ADAPTIVE_ARENA_LEN");
+    neulens::with_isa(isa, || {
+        neulens_firmware::adaptive_report(&mut text, adaptive)
+    })
+    .expect("this CPU runs the ISA")
+    .expect("formatting into a String");
     (output, text)
 }
 
