@@ -627,39 +627,33 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
     let (ci, cs) = (mf.classes.len(), mf.split_shape);
     let split_name = &mf.split_name;
     let sc = [cs.c, cs.h, cs.w];
+    let arena_len = ap.arena_len;
     // The gate of one tile on worker region `b`: (level, confidence).
-    let (gate_body, gate_runs) = match &mf.gate {
+    let gate_body = match &mf.gate {
         GateKind::Fixed(l) => {
             let l = *l as u8;
-            (quote!((#l, 1.0)), false)
+            quote!((#l, 1.0))
         }
         GateKind::Energy(t) => {
             let t = t.iter().map(|&v| v as f32);
-            (
-                quote! {
-                    const THRESHOLDS: [f32; LEVELS - 1] = [#(#t),*];
-                    let cw = &TILE_CROP[t];
-                    ::neulens::kernels::eltwise::copy_window(cw, x, b);
-                    let tile = core::slice::from_raw_parts(b as *const f32, cw.dst_len());
-                    ::neulens::microflow::energy_decision(::neulens::microflow::tile_energy(tile), &THRESHOLDS)
-                },
-                true,
-            )
-        }
-        GateKind::Learned => (
             quote! {
-                ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, b);
-                match TILE_CLASS[t] {
-                    #(#gate_arms)*
-                    _ => {}
-                }
-                let logits = core::slice::from_raw_parts(b.add(LOG_REL) as *const f32, LEVELS);
-                ::neulens::microflow::gate_decision(logits)
-            },
-            true,
-        ),
+                const THRESHOLDS: [f32; LEVELS - 1] = [#(#t),*];
+                let cw = &TILE_CROP[t];
+                ::neulens::kernels::eltwise::copy_window(cw, x, b);
+                let tile = core::slice::from_raw_parts(b as *const f32, cw.dst_len());
+                ::neulens::microflow::energy_decision(::neulens::microflow::tile_energy(tile), &THRESHOLDS)
+            }
+        }
+        GateKind::Learned => quote! {
+            ::neulens::kernels::eltwise::copy_window(&TILE_CROP[t], x, b);
+            match TILE_CLASS[t] {
+                #(#gate_arms)*
+                _ => {}
+            }
+            let logits = core::slice::from_raw_parts(b.add(LOG_REL) as *const f32, LEVELS);
+            ::neulens::microflow::gate_decision(logits)
+        },
     };
-    let _ = gate_runs;
     let doc = format!(
         " Adaptive inference (NeuLens micro-flows): the image is cut into {grid}×{grid} overlapping tiles ({ci} code paths), each runs the layers up to `{split_name}` at one of {levels} width levels, and the stitched {}×{}×{} map runs once through the tail.",
         cs.c, cs.h, cs.w
@@ -712,6 +706,7 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
         /// f32 elements of scratch memory `infer_adaptive` needs.
         #[allow(dead_code)]
         pub const ADAPTIVE_ARENA_LEN: usize = adaptive_arena_len(1);
+        ::neulens::__private::static_assertions::const_assert_eq!(ADAPTIVE_ARENA_LEN, #arena_len);
         /// Scratch memory for `infer_adaptive`.
         #[allow(dead_code)]
         pub type AdaptiveArena = [f32; ADAPTIVE_ARENA_LEN];
@@ -1024,24 +1019,9 @@ fn window_item(
     src_len: usize,
     dst_len: usize,
 ) -> TokenStream {
-    let neulens_kernels::eltwise::Window {
-        c,
-        h,
-        w,
-        src_h,
-        src_w,
-        src_y,
-        src_x,
-        dst_h,
-        dst_w,
-        dst_y,
-        dst_x,
-    } = *p;
+    let lit = window_lit(p);
     quote! {
-        const #id: ::neulens::kernels::eltwise::Window = ::neulens::kernels::eltwise::Window {
-            c: #c, h: #h, w: #w, src_h: #src_h, src_w: #src_w, src_y: #src_y, src_x: #src_x,
-            dst_h: #dst_h, dst_w: #dst_w, dst_y: #dst_y, dst_x: #dst_x,
-        };
+        const #id: ::neulens::kernels::eltwise::Window = #lit;
         ::neulens::__private::static_assertions::const_assert!(#id.fits());
         ::neulens::__private::static_assertions::const_assert!(#id.src_len() == #src_len);
         ::neulens::__private::static_assertions::const_assert!(#id.dst_len() == #dst_len);

@@ -107,7 +107,9 @@ pub fn plan_adaptive(
     let logits_off = align(tile_out_off + tile_out);
     let sub_off = align(logits_off + mf.num_levels());
     let tail_off = tile_in_off;
-    let arena_len = (sub_off + sub).max(tail_off + tail.arena_len);
+    // One worker's region ends aligned (the emitter's `WORKER_LEN`), so the length here is the
+    // generated `ADAPTIVE_ARENA_LEN` exactly.
+    let arena_len = align(sub_off + sub).max(tail_off + tail.arena_len);
     let crop = mf
         .tiles
         .iter()
