@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "compare/specs/conv_c3.yaml",
         "compare/specs/conv_c4.yaml",
         "compare/specs/conv_c5.yaml",
+        "compare/specs/resnet18_pruned.yaml",
     ] {
         neulens::build::Model::new(spec).emit()?;
     }

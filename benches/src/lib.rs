@@ -50,3 +50,9 @@ pub mod conv_c4 {
 pub mod conv_c5 {
     neulens::include_model!("conv_c5");
 }
+
+/// ResNet-18 with its stride-1 3×3 convs pattern-pruned (8 patterns, connectivity 0.5), for the
+/// issue 5 comparison (`compare/specs/resnet18_pruned.yaml`).
+pub mod resnet18_pruned {
+    neulens::include_model!("resnet18_pruned");
+}

@@ -22,7 +22,9 @@
 
 use neulens::kernels::conv::{conv2d_scratch_checked, pack_conv_weights, ConvParams};
 use neulens::Model;
-use neulens_benches::{conv_c1, conv_c2, conv_c3, conv_c4, conv_c5, onnx_twin, resnet18, resnet8};
+use neulens_benches::{
+    conv_c1, conv_c2, conv_c3, conv_c4, conv_c5, onnx_twin, resnet18, resnet18_pruned, resnet8,
+};
 use neulens_codegen::graph::{Act, Graph, Op};
 use neulens_codegen::plan::{BufRef, Kernel};
 use serde_json::json;
@@ -141,6 +143,12 @@ fn cases() -> Vec<Case> {
             "../specs/resnet18.yaml",
             false,
         ),
+        Case::of::<resnet18_pruned::Model>(
+            "resnet18p",
+            "ResNet-18, 3×3 s1 convs pattern-pruned (8 patterns, connectivity 0.5)",
+            "compare/specs/resnet18_pruned.yaml",
+            false,
+        ),
     ]
 }
 
@@ -160,11 +168,14 @@ fn input_for(case: &Case) -> Vec<f32> {
         .collect()
 }
 
-/// The spec loaded and lowered (batchnorm folded) the way the build compiled it.
+/// The spec loaded, pruned and lowered (batchnorm folded) the way the build compiled it.
 fn lowered_graph(case: &Case) -> Result<Graph, String> {
     let path = case.spec_path();
     let loaded = neulens_codegen::load_model_file(&path).map_err(|d| d.to_string())?;
-    Ok(neulens_codegen::transform::lower(&loaded.graph))
+    // Pattern pruning first (a no-op without `prune:`), as compile.rs does: the twin gets the
+    // pruned weights, computed dense by ONNX Runtime.
+    let (pruned, _) = neulens_codegen::prune::apply(&loaded.graph);
+    Ok(neulens_codegen::transform::lower(&pruned))
 }
 
 /// The kernels' activation for the graph's.
@@ -679,7 +690,8 @@ fn kernel_lens(k: &Kernel) -> [usize; 4] {
 /// `in_model` uses the plan's input, output and arena offsets, like the generated code.
 fn profile(spec: &Path, seconds: f64) -> Result<(), String> {
     let loaded = neulens_codegen::load_model_file(spec).map_err(|d| d.to_string())?;
-    let g = neulens_codegen::transform::lower(&loaded.graph);
+    let (pruned, _) = neulens_codegen::prune::apply(&loaded.graph);
+    let g = neulens_codegen::transform::lower(&pruned);
     let plan = neulens_codegen::plan::plan(&g).map_err(|d| d.to_string())?;
     let isa = neulens::active_isa();
     let mut mem = Mem {
