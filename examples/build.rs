@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "../specs/resnet18.yaml",
         "../specs/demo.yaml",
         "../specs/microflow_demo.yaml",
+        "../specs/digits.yaml",
     ] {
         neulens::build::Model::new(spec).emit()?;
     }

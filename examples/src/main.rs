@@ -1,9 +1,12 @@
 //! The README's run command: `cargo run --release -p neulens-examples [-- MODEL]`.
-//! Runs a model compiled from a shipped spec on a deterministic input and prints the output,
-//! the arena size and the time per inference.
+//! Without an argument: the trained micro-flow demo (`digits`, see digits.rs). With a model name:
+//! runs a model compiled from a shipped spec on a deterministic input and prints the output, the
+//! arena size and the time per inference.
 
 use neulens::Model;
 use std::time::{Duration, Instant};
+
+mod digits;
 
 mod resnet8 {
     neulens::include_model!("resnet8");
@@ -21,14 +24,17 @@ mod microflow_demo {
 fn main() {
     let which = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "resnet8".to_string());
+        .unwrap_or_else(|| "digits".to_string());
     match which.as_str() {
+        "digits" => digits::run(),
         "resnet8" => run::<resnet8::Model>("specs/resnet8.yaml"),
         "resnet18" => run::<resnet18::Model>("specs/resnet18.yaml"),
         "demo" => run::<demo::Model>("specs/demo.yaml"),
         "microflow_demo" => adaptive(),
         other => {
-            eprintln!("unknown model `{other}`; choose resnet8, resnet18, demo or microflow_demo");
+            eprintln!(
+                "unknown model `{other}`; choose digits, resnet8, resnet18, demo or microflow_demo"
+            );
             std::process::exit(2);
         }
     }
