@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-mod digits {
+mod model {
     neulens::include_model!("digits");
 }
 
@@ -76,26 +76,25 @@ struct Row {
 
 /// Runs `policy` (None = the dense `infer`) over the set: three timed passes after a warm-up.
 fn evaluate(t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
-    let mut arena = vec![0f32; digits::ARENA_LEN.max(digits::ADAPTIVE_ARENA_LEN)];
-    let mut out = [0f32; digits::OUTPUT_LEN];
+    let mut arena = vec![0f32; model::ARENA_LEN.max(model::ADAPTIVE_ARENA_LEN)];
+    let mut out = [0f32; model::OUTPUT_LEN];
     let mut correct = 0usize;
     let mut macs = 0u64;
     let mut levels = Vec::new();
     let mut pass = |record: bool| {
         let start = Instant::now();
         for i in 0..t.n {
-            let x: &[f32; digits::INPUT_LEN] = t.images[i * digits::INPUT_LEN..]
-                [..digits::INPUT_LEN]
+            let x: &[f32; model::INPUT_LEN] = t.images[i * model::INPUT_LEN..][..model::INPUT_LEN]
                 .try_into()
                 .expect("INPUT_LEN");
             let m = match policy {
                 None => {
-                    digits::infer_slices(x, &mut arena, &mut out).expect("sizes");
-                    digits::MACS
+                    model::infer_slices(x, &mut arena, &mut out).expect("sizes");
+                    model::MACS
                 }
                 Some(p) => {
                     let r =
-                        digits::infer_adaptive_slices(x, &mut arena, &mut out, p).expect("sizes");
+                        model::infer_adaptive_slices(x, &mut arena, &mut out, p).expect("sizes");
                     if record && levels.len() < 8 {
                         levels.push(r.levels.to_vec());
                     }
@@ -199,12 +198,12 @@ fn tiles_svg(t: &TestSet, gate: &Row) -> String {
         cell * shown + gap,
         side * scale + 3 * gap + 20
     );
-    let k = digits::GRID;
+    let k = model::GRID;
     for (n, levels) in gate.levels.iter().take(shown).enumerate() {
         let (ox, oy) = (gap + n * cell, gap);
         for yy in 0..side {
             for xx in 0..side {
-                let v = t.images[n * digits::INPUT_LEN + yy * side + xx];
+                let v = t.images[n * model::INPUT_LEN + yy * side + xx];
                 if v > 0.02 {
                     let g = 255 - (v.clamp(0.0, 1.0) * 255.0) as u8;
                     let _ = write!(
@@ -254,10 +253,10 @@ pub fn run() {
     };
     println!(
         "model      {} (specs/digits.yaml, trained by train/train.py): {}×{} tiles, levels {:?}, isa {}",
-        digits::NAME,
-        digits::GRID,
-        digits::GRID,
-        digits::LEVEL_FRACTIONS,
+        model::NAME,
+        model::GRID,
+        model::GRID,
+        model::LEVEL_FRACTIONS,
         neulens::active_isa().name()
     );
     println!(
@@ -265,10 +264,10 @@ pub fn run() {
         t.n
     );
     let mut rows = vec![evaluate(&t, "dense", None)];
-    for l in 0..digits::LEVELS as u8 {
+    for l in 0..model::LEVELS as u8 {
         rows.push(evaluate(
             &t,
-            &format!("level {} ({})", l, digits::LEVEL_FRACTIONS[l as usize]),
+            &format!("level {} ({})", l, model::LEVEL_FRACTIONS[l as usize]),
             Some(Policy::Fixed(l)),
         ));
     }
@@ -291,7 +290,7 @@ pub fn run() {
             r.name,
             r.accuracy,
             r.mean_macs,
-            r.mean_macs / digits::MACS as f64,
+            r.mean_macs / model::MACS as f64,
             r.ms,
             100.0 * (1.0 - r.ms / dense_ms)
         );
