@@ -813,6 +813,19 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
 // on this machine (Xeon, AVX-512, one thread) from `cargo bench --bench kernels -- winograd`
 // (docs/BENCHMARKS.md, "Winograd"): a least-squares fit of the Winograd times of C1–C4 and the
 // direct kernel's mean ns/MAC, within ±25 % on those shapes.
+//
+// Re-checked on small shapes (2026-11-28): `cargo run --release -p neulens-benches --bin
+// conv_calib` (c ∈ {8, 16, 32, 64} × maps {8..48}, and `-- tiles`: the 32→32 16–19-pixel
+// micro-flow tile convs). µs, AVX-512, hot caches (direct / F2 / F4 / F6 → model's pick):
+//   32→32 12×12:        22.5 / 24.4 / 17.0 / 41.1 → direct (+32 %)
+//   32→32 20×20:        51.3 / 65.2 / 41.3 / 42.9 → F4
+//   32→32 tile 18, pad 0: 37.1 / 55.0 / 42.3 / 41.5 → F6 (+12 %)
+//   64→64 8×8:          35.4 / 22.5 / 63.0 / 115.6 → direct (+57 %)
+// Mean over 44 shapes: the pick is 3.6 % slower than the fastest. A refit with per-call terms
+// (direct 0.0134 ns/MAC + 573 ns, Winograd 0.0098 / 0.36 / 0.175 + 423 ns) fits the times
+// within ±20 % but picks no better, so these constants stand (docs/BENCHMARKS.md, "The
+// `algo: auto` cost model"). Not modelled: the direct kernel is 10–20 % faster on unpadded
+// small maps, and cold transformed weights inside a model.
 
 /// ns per MAC of the direct kernel (≈ 95 GFLOP/s).
 pub const COST_DIRECT_MAC: f64 = 0.021;
