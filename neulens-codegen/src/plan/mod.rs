@@ -815,27 +815,26 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
 // direct and F2/F4/F6 timed on C1–C4, on c ∈ {8, 16, 32, 64} × maps {8, 12, 16, 20, 24, 32,
 // 48} (pad 1) and on the 32→32 16–19-pixel micro-flow tile convs of specs/microflow_demo.yaml
 // (padding on none or one side); direct and Winograd are each a least-squares fit of relative
-// error (residuals within ±26 %). µs measured (direct / F2 / F4 / F6) → pick, 2026-11-28:
+// error (residuals within ±31 % from 16 px up, ±51 % on 8–12 px). µs measured (direct / F2 / F4 / F6) → pick, 2026-11-28:
 //   C1 64→64 56×56:      1250 / 1163 / 741 / 800  → F6 (+8 %)
 //   C2 128→128 28×28:    1232 / 772 / 714 / 609   → F6
 //   C3 256→256 14×14:    1310 / 823 / 747 / 1456  → F4
 //   C4 512→512 7×7:      1755 / 1245 / 3502 / –   → F2
 //   64→64 8×8:           35.4 / 22.5 / 63.0 / 116 → F2 (the C1–C4-only fit picked direct, +57 %)
-//   32→32 12×12:         22.5 / 24.4 / 17.0 / 41.1 → direct (+32 %)
+//   32→32 12×12:         22.5 / 24.4 / 17.0 / 41.1 → F4 (the C1–C4-only fit: direct, +32 %)
 //   32→32 20×20:         51.3 / 65.2 / 41.3 / 42.9 → F4
 //   32→32 18×18 unpadded: 37.1 / 55.0 / 42.3 / 41.5 → F6 (+12 %)
 //   32→32 18×18 pad 1 one side: 48.2 / 52.4 / 40.2 / 42.3 → F6 (+5 %)
-// Over all 44 shapes the pick is 2.1 % slower than the fastest on average (the previous
-// C1–C4 fit: 3.6 %, worst 57 %); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
+// Over all 44 shapes the pick is 1.3 % slower than the fastest on average, worst 12 % (the
+// previous C1–C4 fit: 3.6 %, worst 57 %; a per-call direct term fit no better and made tiny
+// convs look cheaper as Winograd); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
 // model". Not modelled: cold transformed weights inside a whole model.
 
-/// ns per MAC of the direct kernel (≈ 155 GFLOP/s on interior pixels).
-pub const COST_DIRECT_MAC: f64 = 0.0129;
+/// ns per MAC of the direct kernel (≈ 160 GFLOP/s on interior pixels).
+pub const COST_DIRECT_MAC: f64 = 0.0126;
 /// Extra ns per MAC of an output pixel whose window overlaps the padding (the direct kernel's
 /// border path; 10–30 % of a small map's time).
-pub const COST_DIRECT_BORDER_MAC: f64 = 0.0039;
-/// ns per direct-kernel call (packing the panel loop, small-map setup).
-pub const COST_DIRECT_CALL: f64 = 520.0;
+pub const COST_DIRECT_BORDER_MAC: f64 = 0.0084;
 /// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
 /// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
 pub const COST_WINO_GEMM_MAC: f64 = 0.0098;
@@ -866,7 +865,7 @@ fn border_fraction(p: &ConvParams) -> f64 {
 }
 
 /// Estimated ns of a conv with `algo` (see the constants above): direct
-/// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC) + COST_DIRECT_CALL`;
+/// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
 /// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × COST_WINO_TRANSFORM +
 /// U floats × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or infinite when a tile block of
 /// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
@@ -892,7 +891,6 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
         _ => {
             let macs = p.macs() as f64;
             macs * (COST_DIRECT_MAC + border_fraction(p) * COST_DIRECT_BORDER_MAC)
-                + COST_DIRECT_CALL
         }
     }
 }
