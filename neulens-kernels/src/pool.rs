@@ -207,7 +207,13 @@ unsafe fn combine_row<V: Simd, const MAX: bool>(n: usize, x: *const f32, y: *mut
     }
 }
 
+/// Floats in the stack row buffer of the strided path ([`pool_rows_strided`]; 1 KiB).
+const STRIDED_BUF: usize = 256;
+
 /// Shared window loop: init each output row to `init`, combine every valid tap as a row op.
+/// Horizontal strides > 1 take [`pool_rows_strided`] on vector ISAs (unless the window is too
+/// wide for its buffer); the scalar twin keeps the per-tap loop, which does fewer operations
+/// when there are no lanes to fill.
 ///
 /// # Safety
 /// Contract of [`maxpool2d`], with `V` the ISA's vector type.
@@ -218,6 +224,11 @@ unsafe fn pool_rows<V: Simd, const MAX: bool>(
     output: *mut f32,
     init: f32,
 ) {
+    if V::LANES > 1 && p.sw > 1 && p.kw + p.sw <= STRIDED_BUF {
+        // SAFETY: forwarded contract; `kw + sw <= STRIDED_BUF` as it requires.
+        unsafe { pool_rows_strided::<V, MAX>(p, input, output, init) };
+        return;
+    }
     let mut tmp = [0.0f32; GATHER];
     // SAFETY: output rows `ch * h_out * w_out + oy * w_out + [0, w_out)`; input rows from
     // `input_row` (< h_in), columns from `valid_range` (< w_in); gather chunks `<= GATHER`.
@@ -256,6 +267,142 @@ unsafe fn pool_rows<V: Simd, const MAX: bool>(
                 }
                 act_inplace::<V>(p.act, p.w_out, row);
             }
+        }
+    }
+}
+
+/// Strided window loop (`sw > 1`). Per output row, the output columns whose window lies wholly
+/// inside the input are done in chunks of a stack buffer: the valid input rows are combined
+/// vertically over the chunk's column span (contiguous vector ops), then the `kw` horizontal
+/// taps in place (vector ops at every column), then every `sw`-th column is picked (one gather
+/// per chunk instead of one per tap). The few edge columns whose window meets the left/right
+/// padding combine their in-bounds taps one by one. Every combined value is an input value
+/// (padding is skipped, never stored), so max ignores padding and sums hold only real taps.
+///
+/// # Safety
+/// Contract of [`maxpool2d`], with `V` the ISA's vector type, and `p.kw + p.sw <= STRIDED_BUF`.
+#[inline(always)]
+unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
+    p: &PoolParams,
+    input: *const f32,
+    output: *mut f32,
+    init: f32,
+) {
+    let mut buf = [0.0f32; STRIDED_BUF];
+    let b = buf.as_mut_ptr();
+    // Interior output columns `[xa, xb)`: `ox * sw - pad_left >= 0` and
+    // `ox * sw - pad_left + kw <= w_in`. Empty interior: `xa == xb`, all columns are edges.
+    let xa = core::cmp::min(p.pad_left.div_ceil(p.sw), p.w_out);
+    let xb = if p.w_in + p.pad_left >= p.kw {
+        core::cmp::min(p.w_out, (p.w_in + p.pad_left - p.kw) / p.sw + 1)
+    } else {
+        0
+    };
+    let xb = core::cmp::max(xa, xb);
+    // Outputs per chunk: their column span `(n - 1) * sw + kw` fits the buffer (`n >= 1`).
+    let n_max = (STRIDED_BUF - p.kw) / p.sw + 1;
+    let op = |a: f32, x: f32| -> f32 {
+        if MAX {
+            // SAFETY: the scalar `Simd` impl needs no CPU feature.
+            unsafe { <f32 as Simd>::max(a, x) }
+        } else {
+            a + x
+        }
+    };
+    // SAFETY: input rows `[r0, r1)` are clamped to `[0, h_in)`. Interior chunk: columns
+    // `c0 + [0, span)` with `c0 = ox0 * sw - pad_left >= 0` (`ox0 >= xa`) and
+    // `c0 + span = (ox0 + n - 1) * sw - pad_left + kw <= w_in` (`ox0 + n - 1 < xb`);
+    // `span <= STRIDED_BUF` by `n <= n_max`; the horizontal pass reads `buf[j + kx]`,
+    // `j < span - kw + 1`, `kx < kw`, so `< span`; the gather reads `buf[k * sw]`,
+    // `k < n`, `<= span - kw`. Edge columns clamp to `[0, w_in)`. Output writes
+    // `row + [0, w_out)`.
+    unsafe {
+        for ch in 0..p.c {
+            let inp = input.add(ch * p.h_in * p.w_in);
+            for oy in 0..p.h_out {
+                let row = output.add((ch * p.h_out + oy) * p.w_out);
+                let start = oy * p.sh;
+                let r0 = core::cmp::min(start.saturating_sub(p.pad_top), p.h_in);
+                let r1 = core::cmp::min((start + p.kh).saturating_sub(p.pad_top), p.h_in);
+                if r0 >= r1 {
+                    // No valid row (not possible with validated params): no tap at all.
+                    fill::<V>(p.w_out, row, init);
+                } else {
+                    let mut ox0 = xa;
+                    while ox0 < xb {
+                        let n = core::cmp::min(n_max, xb - ox0);
+                        let c0 = ox0 * p.sw - p.pad_left;
+                        let span = (n - 1) * p.sw + p.kw;
+                        copy_row::<V>(span, inp.add(r0 * p.w_in + c0), b);
+                        for r in r0 + 1..r1 {
+                            combine_row::<V, MAX>(span, inp.add(r * p.w_in + c0), b);
+                        }
+                        // In place: iteration `j` stores `buf[j..]` after reading
+                        // `buf[j..j + kw + LANES - 1]`; later iterations read only `>= j + LANES`
+                        // (vector) or `> j` (tail), never an already combined value.
+                        let m = span - p.kw + 1;
+                        if p.kw > 1 {
+                            let mut j = 0;
+                            while j + V::LANES <= m {
+                                let mut acc = V::load(b.add(j));
+                                for kx in 1..p.kw {
+                                    let x = V::load(b.add(j + kx));
+                                    acc = if MAX { V::max(acc, x) } else { V::add(acc, x) };
+                                }
+                                acc.store(b.add(j));
+                                j += V::LANES;
+                            }
+                            while j < m {
+                                let mut acc = *b.add(j);
+                                for kx in 1..p.kw {
+                                    acc = op(acc, *b.add(j + kx));
+                                }
+                                *b.add(j) = acc;
+                                j += 1;
+                            }
+                        }
+                        gather(n, b, p.sw, row.add(ox0));
+                        ox0 += n;
+                    }
+                    for ox in (0..xa).chain(xb..p.w_out) {
+                        let cs = ox * p.sw;
+                        let c0 = core::cmp::min(cs.saturating_sub(p.pad_left), p.w_in);
+                        let c1 = core::cmp::min((cs + p.kw).saturating_sub(p.pad_left), p.w_in);
+                        let mut acc = init;
+                        for r in r0..r1 {
+                            let in_row = inp.add(r * p.w_in);
+                            for c in c0..c1 {
+                                acc = op(acc, *in_row.add(c));
+                            }
+                        }
+                        *row.add(ox) = acc;
+                    }
+                }
+                if !MAX {
+                    avg_finish(p, oy, row);
+                }
+                act_inplace::<V>(p.act, p.w_out, row);
+            }
+        }
+    }
+}
+
+/// `y[i] = x[i]` for `i < n`.
+///
+/// # Safety
+/// `x` valid for `n` reads, `y` for `n` writes, no overlap; `V`'s ISA available.
+#[inline(always)]
+unsafe fn copy_row<V: Simd>(n: usize, x: *const f32, y: *mut f32) {
+    let mut i = 0;
+    // SAFETY: vector loop keeps `i + LANES <= n`, tail `i < n`.
+    unsafe {
+        while i + V::LANES <= n {
+            V::load(x.add(i)).store(y.add(i));
+            i += V::LANES;
+        }
+        while i < n {
+            *y.add(i) = *x.add(i);
+            i += 1;
         }
     }
 }
@@ -489,6 +636,35 @@ mod tests {
         run_case(
             &params(2, (3, 301), (3, 3), (2, 2), (1, 1, 1, 1), false, Act::None).unwrap(),
             3,
+            &[],
+        );
+        // Strides 2-4 with padding on the strided path: interior chunks (several of the
+        // 256-float buffer on long rows), left/right edge columns, windows wider than the input
+        // (no interior column), both divisors, every act.
+        let strided = [
+            ((3, 3), (2, 2), (1, 1, 1, 1)),
+            ((3, 3), (3, 3), (1, 2, 2, 1)),
+            ((4, 4), (4, 4), (3, 3, 3, 3)),
+            ((5, 3), (2, 3), (2, 2, 1, 2)),
+            ((2, 5), (3, 4), (0, 1, 4, 0)),
+            ((3, 7), (2, 2), (2, 0, 6, 6)),
+            ((1, 4), (1, 2), (0, 0, 3, 0)),
+        ];
+        for (i, &(k, s, pad)) in strided.iter().enumerate() {
+            for cip in [false, true] {
+                for (j, &hw) in [(5, 1), (6, 2), (8, 5), (9, 23), (7, 64), (4, 700)]
+                    .iter()
+                    .enumerate()
+                {
+                    let p = params(2, hw, k, s, pad, cip, ACTS[(i + j) % 3]).unwrap();
+                    run_case(&p, (100 + i * 10 + j) as u64, &[]);
+                }
+            }
+        }
+        // A window too wide for the strided buffer takes the per-tap loop.
+        run_case(
+            &params(1, (2, 600), (2, 255), (1, 2), (1, 0, 7, 3), true, Act::Relu).unwrap(),
+            4,
             &[],
         );
     }

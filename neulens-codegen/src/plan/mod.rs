@@ -810,26 +810,65 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
 }
 
 // The cost model of `algo: auto` for 3×3 stride-1 convs, in estimated nanoseconds. Calibrated
-// on this machine (Xeon, AVX-512, one thread) from `cargo bench --bench kernels -- winograd`
-// (docs/BENCHMARKS.md, "Winograd"): a least-squares fit of the Winograd times of C1–C4 and the
-// direct kernel's mean ns/MAC, within ±25 % on those shapes.
+// on this machine (Xeon, AVX-512, one thread, hot caches) with
+// `cargo run --release -p neulens-benches --bin conv_calib` (plus `-- tiles` and `-- features`):
+// direct and F2/F4/F6 timed on C1–C4, on c ∈ {8, 16, 32, 64} × maps {8, 12, 16, 20, 24, 32,
+// 48} (pad 1) and on the 32→32 16–19-pixel micro-flow tile convs of specs/microflow_demo.yaml
+// (padding on none or one side); direct and Winograd are each a least-squares fit of relative
+// error (residuals within ±31 % from 16 px up, ±51 % on 8–12 px). µs measured (direct / F2 / F4 / F6) → pick, 2026-11-28:
+//   C1 64→64 56×56:      1250 / 1163 / 741 / 800  → F6 (+8 %)
+//   C2 128→128 28×28:    1232 / 772 / 714 / 609   → F6
+//   C3 256→256 14×14:    1310 / 823 / 747 / 1456  → F4
+//   C4 512→512 7×7:      1755 / 1245 / 3502 / –   → F2
+//   64→64 8×8:           35.4 / 22.5 / 63.0 / 116 → F2 (the C1–C4-only fit picked direct, +57 %)
+//   32→32 12×12:         22.5 / 24.4 / 17.0 / 41.1 → F4 (the C1–C4-only fit: direct, +32 %)
+//   32→32 20×20:         51.3 / 65.2 / 41.3 / 42.9 → F4
+//   32→32 18×18 unpadded: 37.1 / 55.0 / 42.3 / 41.5 → F6 (+12 %)
+//   32→32 18×18 pad 1 one side: 48.2 / 52.4 / 40.2 / 42.3 → F6 (+5 %)
+// Over all 44 shapes the pick is 1.3 % slower than the fastest on average, worst 12 % (the
+// previous C1–C4 fit: 3.6 %, worst 57 %; a per-call direct term fit no better and made tiny
+// convs look cheaper as Winograd); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
+// model". Not modelled: cold transformed weights inside a whole model.
 
-/// ns per MAC of the direct kernel (≈ 95 GFLOP/s).
-pub const COST_DIRECT_MAC: f64 = 0.021;
+/// ns per MAC of the direct kernel (≈ 160 GFLOP/s on interior pixels).
+pub const COST_DIRECT_MAC: f64 = 0.0126;
+/// Extra ns per MAC of an output pixel whose window overlaps the padding (the direct kernel's
+/// border path; 10–30 % of a small map's time).
+pub const COST_DIRECT_BORDER_MAC: f64 = 0.0084;
 /// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
 /// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
-pub const COST_WINO_GEMM_MAC: f64 = 0.017;
+pub const COST_WINO_GEMM_MAC: f64 = 0.0098;
 /// ns per transformed value (input `tiles × positions × c_in` plus output
 /// `tiles × positions × c_out`): gather, transform, scatter.
-pub const COST_WINO_TRANSFORM: f64 = 0.75;
+pub const COST_WINO_TRANSFORM: f64 = 0.36;
 /// ns per f32 of transformed weights U streamed from memory (U is read once per tile block).
-pub const COST_WINO_WEIGHT: f64 = 0.16;
+pub const COST_WINO_WEIGHT: f64 = 0.175;
+/// ns per Winograd call (block setup, staging).
+pub const COST_WINO_CALL: f64 = 420.0;
+
+/// Fraction of output pixels whose window overlaps the padding.
+fn border_fraction(p: &ConvParams) -> f64 {
+    let inner = |o: usize, i: usize, k: usize, s: usize, pad: usize| -> usize {
+        // Outputs `x` with `x * s >= pad` and `x * s + k <= pad + i`.
+        let lo = pad.div_ceil(s);
+        let hi = if pad + i >= k {
+            ((pad + i - k) / s + 1).min(o)
+        } else {
+            0
+        };
+        hi.saturating_sub(lo)
+    };
+    let (h, w) = (p.h_out.max(1), p.w_out.max(1));
+    let ih = inner(h, p.h_in, p.kh, p.sh.max(1), p.pad_top);
+    let iw = inner(w, p.w_in, p.kw, p.sw.max(1), p.pad_left);
+    1.0 - (ih * iw) as f64 / (h * w) as f64
+}
 
 /// Estimated ns of a conv with `algo` (see the constants above): direct
-/// `MACs × COST_DIRECT_MAC`; Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed
-/// values × COST_WINO_TRANSFORM + U floats × tile blocks × COST_WINO_WEIGHT`, or infinite when
-/// a tile block of the transformed input does not fit the cache budget
-/// (`winograd::block_fits_cache`).
+/// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
+/// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × COST_WINO_TRANSFORM +
+/// U floats × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or infinite when a tile block of
+/// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
 pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
     match algo {
         ConvAlgo::Winograd(t) => {
@@ -844,15 +883,22 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
             let gemm = padded as f64 * pos * (p.c_in * p.c_out) as f64;
             let values = tiles as f64 * pos * (p.c_in + p.c_out) as f64;
             let weights = winograd::packed_weight_len(p, t) as f64 * blocks as f64;
-            gemm * COST_WINO_GEMM_MAC + values * COST_WINO_TRANSFORM + weights * COST_WINO_WEIGHT
+            gemm * COST_WINO_GEMM_MAC
+                + values * COST_WINO_TRANSFORM
+                + weights * COST_WINO_WEIGHT
+                + COST_WINO_CALL
         }
-        _ => p.macs() as f64 * COST_DIRECT_MAC,
+        _ => {
+            let macs = p.macs() as f64;
+            macs * (COST_DIRECT_MAC + border_fraction(p) * COST_DIRECT_BORDER_MAC)
+        }
     }
 }
 
 /// ns per MAC of the pattern-sparse kernel (4 MACs per kept kernel and output pixel): the
 /// direct kernel's [`COST_DIRECT_MAC`] times the sparse-loop efficiency factor 2.6 measured on
-/// C1–C3 (8 patterns, connectivity 0.5: 0.051–0.057 ns per pattern MAC against 0.021 dense;
+/// C1–C3 (8 patterns, connectivity 0.5: 0.051–0.057 ns per pattern MAC against 0.021 dense in
+/// that session;
 /// `cargo bench --bench kernels -- pattern/`, docs/BENCHMARKS.md "Pattern pruning").
 pub const COST_PATTERN_MAC: f64 = COST_DIRECT_MAC * 2.6;
 
@@ -1153,6 +1199,55 @@ mod tests {
         assert_eq!(
             choose_conv_algo(&p(64, 56, 3, 2), AlgoRequest::Auto),
             ConvAlgo::Direct
+        );
+        // Small maps (conv_calib, 2026-11-28): 64→64 on 8×8 measured F2 1.6× faster than
+        // direct; 32→32 on 8×8 direct fastest.
+        assert_eq!(
+            choose_conv_algo(&p(64, 8, 3, 1), AlgoRequest::Auto),
+            ConvAlgo::Winograd(WinogradTile::F2)
+        );
+        assert_eq!(
+            choose_conv_algo(&p(32, 8, 3, 1), AlgoRequest::Auto),
+            ConvAlgo::Direct
+        );
+    }
+
+    #[test]
+    fn direct_cost_counts_border_pixels() {
+        let p = |hw: usize, pad: usize| ConvParams {
+            c_in: 32,
+            h_in: hw + 2 - 2 * pad,
+            w_in: hw + 2 - 2 * pad,
+            c_out: 32,
+            h_out: hw,
+            w_out: hw,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            pad_top: pad,
+            pad_left: pad,
+            groups: 1,
+            act: neulens_kernels::Act::None,
+        };
+        // Padded 8×8: the 6×6 interior is border-free; unpadded: no border pixel.
+        assert!((border_fraction(&p(8, 1)) - (1.0 - 36.0 / 64.0)).abs() < 1e-12);
+        assert_eq!(border_fraction(&p(8, 0)), 0.0);
+        // Stride 2, pad 1 on 9 → 5: outputs 1..=3 are interior on each axis.
+        let s2 = ConvParams {
+            h_in: 9,
+            w_in: 9,
+            h_out: 5,
+            w_out: 5,
+            sh: 2,
+            sw: 2,
+            ..p(8, 1)
+        };
+        assert!((border_fraction(&s2) - (1.0 - 9.0 / 25.0)).abs() < 1e-12);
+        let (pad, nopad) = (p(18, 1), p(18, 0));
+        assert!(
+            conv_cost(&pad, ConvAlgo::Direct) > conv_cost(&nopad, ConvAlgo::Direct),
+            "padding costs extra"
         );
     }
 
