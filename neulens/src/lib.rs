@@ -167,6 +167,31 @@ pub trait Model {
     fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), Error>;
 }
 
+/// The fixed-size views `infer`-style functions need from slices: `input` and `output` of exactly
+/// `I` and `O` values, the first `A` values of `arena` (longer is fine). Used by the generated
+/// `*_slices` entry points.
+#[allow(clippy::type_complexity)]
+pub fn slices_as_arrays<'a, const I: usize, const A: usize, const O: usize>(
+    input: &'a [f32],
+    arena: &'a mut [f32],
+    output: &'a mut [f32],
+) -> Result<(&'a [f32; I], &'a mut [f32; A], &'a mut [f32; O]), Error> {
+    let found = input.len();
+    let input: &[f32; I] = input
+        .try_into()
+        .map_err(|_| Error::InputLength { expected: I, found })?;
+    let found = arena.len();
+    let arena: &mut [f32; A] = arena
+        .get_mut(..A)
+        .and_then(|a| a.try_into().ok())
+        .ok_or(Error::ArenaLength { expected: A, found })?;
+    let found = output.len();
+    let output: &mut [f32; O] = output
+        .try_into()
+        .map_err(|_| Error::OutputLength { expected: O, found })?;
+    Ok((input, arena, output))
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use bytemuck;

@@ -203,14 +203,7 @@ pub fn emit(
         /// `infer` over slices: returns an error instead of compiling when sizes are not known statically.
         #[allow(dead_code)]
         pub fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
-            let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
-            let found = arena.len();
-            let arena: &mut [f32; ARENA_LEN] = match arena.get_mut(..ARENA_LEN) {
-                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ARENA_LEN, found })?,
-                None => return Err(::neulens::Error::ArenaLength { expected: ARENA_LEN, found }),
-            };
-            let found = output.len();
-            let output: &mut [f32; OUTPUT_LEN] = output.try_into().map_err(|_| ::neulens::Error::OutputLength { expected: OUTPUT_LEN, found })?;
+            let (input, arena, output) = ::neulens::slices_as_arrays::<INPUT_LEN, ARENA_LEN, OUTPUT_LEN>(input, arena, output)?;
             infer(input, arena, output);
             Ok(())
         }
@@ -877,14 +870,7 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             output: &mut [f32],
             policy: ::neulens::Policy,
         ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
-            let input: &[f32; INPUT_LEN] = input.try_into().map_err(|_| ::neulens::Error::InputLength { expected: INPUT_LEN, found: input.len() })?;
-            let found = arena.len();
-            let arena: &mut [f32; ADAPTIVE_ARENA_LEN] = match arena.get_mut(..ADAPTIVE_ARENA_LEN) {
-                Some(a) => a.try_into().map_err(|_| ::neulens::Error::ArenaLength { expected: ADAPTIVE_ARENA_LEN, found })?,
-                None => return Err(::neulens::Error::ArenaLength { expected: ADAPTIVE_ARENA_LEN, found }),
-            };
-            let found = output.len();
-            let output: &mut [f32; OUTPUT_LEN] = output.try_into().map_err(|_| ::neulens::Error::OutputLength { expected: OUTPUT_LEN, found })?;
+            let (input, arena, output) = ::neulens::slices_as_arrays::<INPUT_LEN, ADAPTIVE_ARENA_LEN, OUTPUT_LEN>(input, arena, output)?;
             Ok(infer_adaptive(input, arena, output, policy))
         }
     }
