@@ -1225,8 +1225,9 @@ fn tolerance(report: &str) -> f64 {
 }
 
 /// A copy of a random spec with `algo: winograd{m}` on every conv with a 3×3 kernel, stride 1
-/// and groups 1 (None when it has none). Specs put one layer per line as a flow mapping.
-fn force_winograd(text: &str, m: usize) -> Option<String> {
+/// (or 2 too when `stride2`) and groups 1 (None when it has none). Specs put one layer per line
+/// as a flow mapping.
+fn force_winograd(text: &str, m: usize, stride2: bool) -> Option<String> {
     let mut out = String::new();
     let mut any = false;
     for line in text.lines() {
@@ -1246,7 +1247,11 @@ fn force_winograd(text: &str, m: usize) -> Option<String> {
         };
         let eligible = line.contains("op: conv")
             && matches!(field("kernel").as_deref(), Some("3" | "[3, 3]"))
-            && matches!(field("stride").as_deref(), None | Some("1" | "[1, 1]"))
+            && match field("stride").as_deref() {
+                None | Some("1" | "[1, 1]") => true,
+                Some("2" | "[2, 2]") => stride2,
+                _ => false,
+            }
             && matches!(field("groups").as_deref(), None | Some("1"));
         if eligible {
             any = true;
@@ -1306,11 +1311,12 @@ fn add_microflows(text: &str, i: usize, dir: &Path) -> Option<String> {
 }
 
 /// A pattern-pruned copy of a random spec (`_p`): a model-wide `prune:` default (6 patterns,
-/// connectivity 0.6) and `algo: pattern` on every conv with a 3×3 kernel, stride 1 and groups 1,
+/// connectivity 0.6) and `algo: pattern` on every conv with a 3×3 kernel, stride 1 or 2 and
+/// groups 1,
 /// so the pattern kernel runs there (None when it has none). The reference runs the same pruned
 /// weights (`neulens_codegen::prune::apply`, see tests/reference.rs).
 fn force_pattern(text: &str) -> Option<String> {
-    let forced = force_winograd(text, 0)?;
+    let forced = force_winograd(text, 0, true)?;
     let mut out = String::new();
     for line in forced.lines() {
         if let Some(name) = line.strip_prefix("name: ") {
@@ -1385,7 +1391,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         covered.extend(feats);
         // Forced-Winograd copies of specs with eligible convs (3×3, stride 1, groups 1).
         for m in [2, 4, 6] {
-            if let Some(forced) = force_winograd(&text, m) {
+            if let Some(forced) = force_winograd(&text, m, false) {
                 let wstem = format!("{stem}_w{m}");
                 let wpath = gen_dir.join(format!("{wstem}.yaml"));
                 write_if_changed(&wpath, forced.as_bytes())?;

@@ -395,7 +395,7 @@ fn pattern_weights(p: &ConvParams, seed: u64) -> (Vec<u8>, Vec<f32>) {
 
 /// Pattern-pruned 3×3 convs (8 patterns, connectivity 0.5, so 4.5× fewer MACs) against the
 /// dense direct kernel on the same (pruned) weights in the same run, on the shapes of issue 5
-/// (pad 1, bias, ReLU). Throughput is 2 × the dense MACs: criterion's "elem/s" is the
+/// and a stride-2 ResNet layer (pad 1, bias, ReLU). Throughput is 2 × the dense MACs: criterion's "elem/s" is the
 /// GFLOP/s-equivalent, and the ratio of two rows is the speed-up.
 fn pattern(c: &mut Criterion) {
     use neulens::kernels::pattern::{
@@ -405,6 +405,8 @@ fn pattern(c: &mut Criterion) {
         ("c1_64x56x56-64", conv_params(64, 64, 56, 3, 1, 1, 1)),
         ("c2_128x28x28-128", conv_params(128, 128, 28, 3, 1, 1, 1)),
         ("c3_256x14x14-256", conv_params(256, 256, 14, 3, 1, 1, 1)),
+        // ResNet-18's layer2.0.conv1: stride 2 (the kernel reads four phase planes).
+        ("s2_64x56x56-128", conv_params(64, 128, 56, 3, 2, 1, 1)),
     ];
     let all = isas();
     let best = *all.last().expect("scalar is always available");

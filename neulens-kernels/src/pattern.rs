@@ -18,7 +18,10 @@
 //! filter), `w[4 n]` (the 4 weights of each kernel in tap order, row-major).
 //!
 //! **Kernel.** The input is copied into a zero-padded grid in scratch (one plane per channel, row
-//! stride `ws`, so no tap needs a bounds check). Per filter, per tile of `R` output rows × `NV`
+//! stride `ws`, so no tap needs a bounds check). With stride 2 each channel holds four phase
+//! planes (even/odd padded rows × even/odd padded columns), so every tap of a stride-2 output
+//! row is again a contiguous run of one phase plane: tap `(ky, kx)` reads phase
+//! `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`, still a constant offset per mask. Per filter, per tile of `R` output rows × `NV`
 //! vectors along x, the accumulators start at the bias and stay in registers while the filter's
 //! runs are visited; inside a run, each kernel is its channel index, 4 broadcast weights and, per
 //! tap (a constant row/column offset of the grid), one FMA per accumulator with the shifted input
@@ -121,7 +124,7 @@ macro_rules! pattern_library {
 /// kept kernels (what the packed length depends on).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PatternParams {
-    /// The convolution (3×3, stride 1, groups 1; see [`supported`]).
+    /// The convolution (3×3, stride 1 or 2, groups 1; see [`supported`]).
     pub conv: ConvParams,
     /// Library size K.
     pub patterns: usize,
@@ -147,7 +150,7 @@ impl PatternParams {
         self.conv.validate()?;
         if !supported(&self.conv) {
             return Err(KernelError::BadParams(
-                "pattern conv: needs a 3×3 kernel, stride 1 and groups 1",
+                "pattern conv: needs a 3×3 kernel, stride 1 or 2 (both axes) and groups 1",
             ));
         }
         if self.patterns == 0 || self.patterns > ALL_MASKS.len() {
@@ -164,9 +167,10 @@ impl PatternParams {
     }
 }
 
-/// Whether the pattern kernel runs `p`: 3×3, stride 1, groups 1 (any padding).
+/// Whether the pattern kernel runs `p`: 3×3, stride 1 or 2 (the same on both axes), groups 1
+/// (any padding).
 pub const fn supported(p: &ConvParams) -> bool {
-    p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1 && p.groups == 1
+    p.kh == 3 && p.kw == 3 && p.sh == p.sw && (p.sh == 1 || p.sh == 2) && p.groups == 1
 }
 
 /// Packed length: `c_out` (order) + `c_out * k + 1` (runs) + `n` (channels) + `4 n` (weights).
@@ -211,23 +215,30 @@ const fn many_regs<V: Simd>() -> bool {
     V::CONV_MR >= 8
 }
 
-/// Grid geometry for one tile shape: (row stride `ws`, rows per channel).
-const fn grid(p: &ConvParams, r: usize, tw: usize) -> (usize, usize) {
-    (p.w_out.div_ceil(tw) * tw + 2, p.h_out.div_ceil(r) * r + 2)
+/// Grid geometry for one tile shape: (row stride `ws`, rows per phase plane, phase planes per
+/// channel). A tile of `r × tw` outputs reads `r + 2 / s` rows and `tw + 2 / s` columns of a
+/// phase plane (`s` = stride: 1 phase for stride 1, 4 for stride 2).
+const fn grid(p: &ConvParams, r: usize, tw: usize) -> (usize, usize, usize) {
+    let halo = 2 / p.sh;
+    (
+        p.w_out.div_ceil(tw) * tw + halo,
+        p.h_out.div_ceil(r) * r + halo,
+        p.sh * p.sw,
+    )
 }
 
 /// The ISA configurations whose grids [`scratch_len`] covers: (lanes, 32 registers).
 const CONFIGS: [(usize, bool); 5] = [(1, false), (4, false), (4, true), (8, false), (16, true)];
 
-/// f32 of scratch: the largest padded grid (`c_in × rows × ws`) of any ISA's tile.
+/// f32 of scratch: the largest padded grid (`c_in × phases × rows × ws`) of any ISA's tile.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
     let mut i = 0;
     while i < CONFIGS.len() {
         let (lanes, many) = CONFIGS[i];
         let (r, nv) = tile(lanes, many, p.w_out);
-        let (ws, rows) = grid(p, r, nv * lanes);
-        let n = p.c_in * rows * ws;
+        let (ws, rows, phases) = grid(p, r, nv * lanes);
+        let n = p.c_in * phases * rows * ws;
         if n > best {
             best = n;
         }
@@ -435,51 +446,70 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    // SAFETY: forwarded contract; `NV` is the one `tile(V::LANES, many_regs::<V>(), w_out)`
-    // returns, which is what `scratch_len` sized the grid for.
+    // SAFETY: forwarded contract (stride 1 or 2 by `validate`); `NV` is the one
+    // `tile(V::LANES, many_regs::<V>(), w_out)` returns, which is what `scratch_len` sized the
+    // grid for.
     unsafe {
-        match tile(V::LANES, many_regs::<V>(), p.conv.w_out).1 {
-            1 => conv_tile::<V, L, 1>(p, input, packed, bias, output, scratch),
-            2 => conv_tile::<V, L, 2>(p, input, packed, bias, output, scratch),
-            _ => conv_tile::<V, L, 4>(p, input, packed, bias, output, scratch),
+        let nv = tile(V::LANES, many_regs::<V>(), p.conv.w_out).1;
+        match (p.conv.sh, nv) {
+            (1, 1) => conv_tile::<V, L, 1, 1>(p, input, packed, bias, output, scratch),
+            (1, 2) => conv_tile::<V, L, 1, 2>(p, input, packed, bias, output, scratch),
+            (1, _) => conv_tile::<V, L, 1, 4>(p, input, packed, bias, output, scratch),
+            (_, 1) => conv_tile::<V, L, 2, 1>(p, input, packed, bias, output, scratch),
+            (_, 2) => conv_tile::<V, L, 2, 2>(p, input, packed, bias, output, scratch),
+            (_, _) => conv_tile::<V, L, 2, 4>(p, input, packed, bias, output, scratch),
         }
     }
 }
 
-/// Copies the input into the zero-padded grid: `c_in` planes of `rows × ws`, grid `(r, c)` =
-/// input `(r - pad_top, c - pad_left)` or zero.
+/// Copies the input into the zero-padded grid: per channel, `phases` planes of `rows × ws`;
+/// plane `(py, px)` (stride `st` = 1: only `(0, 0)`) at `(r, c)` holds the zero-padded input at
+/// `(st r + py, st c + px)`, i.e. input `(st r + py - pad_top, st c + px - pad_left)` or zero.
 ///
 /// # Safety
-/// `input` valid for `p.input_len()` reads; `dst` for `c_in * rows * ws` writes, not overlapping.
+/// `input` valid for `p.input_len()` reads; `dst` for `c_in * phases * rows * ws` writes, not
+/// overlapping.
 unsafe fn fill_grid(p: &ConvParams, input: *const f32, dst: *mut f32, ws: usize, rows: usize) {
     let plane = p.h_in * p.w_in;
-    // Grid columns that hold input columns: [lo, hi).
-    let lo = if p.pad_left < ws { p.pad_left } else { ws };
-    let hi = if p.pad_left + p.w_in < ws {
-        p.pad_left + p.w_in
-    } else {
-        ws
-    };
-    // SAFETY: writes stay below `c_in * rows * ws`; reads at rows `< h_in`, columns `< w_in`.
+    let st = p.sh;
+    let ps = rows * ws;
+    // SAFETY: writes stay below `c_in * st² * rows * ws`; reads at rows `< h_in`, columns
+    // `< w_in` of channels `< c_in`.
     unsafe {
         for c in 0..p.c_in {
             let src = input.add(c * plane);
-            let base = dst.add(c * rows * ws);
-            for r in 0..rows {
-                let row = base.add(r * ws);
-                if r < p.pad_top || r - p.pad_top >= p.h_in {
-                    core::ptr::write_bytes(row, 0, ws);
-                    continue;
+            for py in 0..st {
+                for px in 0..st {
+                    let base = dst.add((c * st * st + py * st + px) * ps);
+                    for r in 0..rows {
+                        let row = base.add(r * ws);
+                        let y = st * r + py;
+                        if y < p.pad_top || y - p.pad_top >= p.h_in {
+                            core::ptr::write_bytes(row, 0, ws);
+                            continue;
+                        }
+                        let srow = src.add((y - p.pad_top) * p.w_in);
+                        if st == 1 {
+                            // Grid columns that hold input columns: [lo, hi).
+                            let lo = p.pad_left.min(ws);
+                            let hi = (p.pad_left + p.w_in).min(ws);
+                            core::ptr::write_bytes(row, 0, lo);
+                            if hi > lo {
+                                core::ptr::copy_nonoverlapping(srow, row.add(lo), hi - lo);
+                            }
+                            core::ptr::write_bytes(row.add(hi), 0, ws - hi);
+                        } else {
+                            for j in 0..ws {
+                                let x = st * j + px;
+                                *row.add(j) = if x < p.pad_left || x - p.pad_left >= p.w_in {
+                                    0.0
+                                } else {
+                                    *srow.add(x - p.pad_left)
+                                };
+                            }
+                        }
+                    }
                 }
-                core::ptr::write_bytes(row, 0, lo);
-                if hi > lo {
-                    core::ptr::copy_nonoverlapping(
-                        src.add((r - p.pad_top) * p.w_in),
-                        row.add(lo),
-                        hi - lo,
-                    );
-                }
-                core::ptr::write_bytes(row.add(hi), 0, ws - hi);
             }
         }
     }
@@ -491,7 +521,7 @@ unsafe fn fill_grid(p: &ConvParams, input: *const f32, dst: *mut f32, ws: usize,
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
 #[inline(always)]
-unsafe fn conv_tile<V: Simd, L: PatternLib, const NV: usize>(
+unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     p: &PatternParams,
     input: *const f32,
     packed: *const f32,
@@ -502,7 +532,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const NV: usize>(
     let c = &p.conv;
     let tw = NV * V::LANES;
     let rt = const { tile_rows(many_regs::<V>(), NV) };
-    let (ws, rows) = grid(c, rt, tw);
+    let (ws, rows, phases) = grid(c, rt, tw);
     let k = p.patterns;
     let plane = c.h_out * c.w_out;
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
@@ -525,10 +555,11 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const NV: usize>(
             while r0 < c.h_out {
                 let mut c0 = 0;
                 while c0 < c.w_out {
-                    let mut t = Tile::<V, NV> {
+                    let mut t = Tile::<V, S, NV> {
                         acc: [[b; NV]; MAX_R],
                         x: scratch.add(r0 * ws + c0),
-                        cs: rows * ws,
+                        cs: phases * rows * ws,
+                        ps: rows * ws,
                         ws,
                         ics,
                         w,
@@ -554,15 +585,17 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const NV: usize>(
     }
 }
 
-/// The register tile of one filter: `R = tile_rows(..)` rows × `NV` vectors of accumulators
-/// (the first `R` rows of `acc` are used) at grid `x`, and the run `[s, e)` of kept kernels the
-/// next `visit` adds.
-struct Tile<V: Simd, const NV: usize> {
+/// The register tile of one filter at stride `S`: `R = tile_rows(..)` rows × `NV` vectors of
+/// accumulators (the first `R` rows of `acc` are used) at grid `x`, and the run `[s, e)` of kept
+/// kernels the next `visit` adds.
+struct Tile<V: Simd, const S: usize, const NV: usize> {
     acc: [[V; NV]; MAX_R],
-    /// Grid of channel 0 at the tile's first output pixel.
+    /// Grid of channel 0, phase 0, at the tile's first output pixel.
     x: *const f32,
-    /// Floats per grid channel.
+    /// Floats per grid channel (all its phase planes).
     cs: usize,
+    /// Floats per phase plane.
+    ps: usize,
     /// Grid row stride.
     ws: usize,
     ics: *const u32,
@@ -585,7 +618,7 @@ const fn taps_of(m: u16) -> ([(usize, usize); TAPS], usize) {
     (taps, n)
 }
 
-impl<V: Simd, const NV: usize> PatternVisitor for Tile<V, NV> {
+impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV> {
     // Const-bounded indices keep the accumulators in registers after unrolling.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
@@ -594,7 +627,8 @@ impl<V: Simd, const NV: usize> PatternVisitor for Tile<V, NV> {
         let rt = const { tile_rows(many_regs::<V>(), NV) };
         // SAFETY: a `Tile` only exists inside `conv_tile`, whose contract makes `[s, e)` a run of
         // kept kernels with channels `< c_in` and 4 weights each, and `x` a tile origin whose
-        // rows `< rt + 2` and columns `< NV * LANES + 2` lie inside the grid.
+        // rows `< rt + 2 / S` and columns `< NV * LANES + 2 / S` of every phase plane lie inside
+        // the grid.
         unsafe {
             for kk in self.s..self.e {
                 let xc = self.x.add(*self.ics.add(kk) as usize * self.cs);
@@ -602,7 +636,8 @@ impl<V: Simd, const NV: usize> PatternVisitor for Tile<V, NV> {
                 for t in 0..nt {
                     let (ky, kx) = taps[t];
                     let wv = V::splat(*wk.add(t));
-                    let xt = xc.add(ky * self.ws + kx);
+                    let phase = (ky % S) * S + kx % S;
+                    let xt = xc.add(phase * self.ps + ky / S * self.ws + kx / S);
                     for r in 0..rt {
                         let xr = xt.add(r * self.ws);
                         for v in 0..NV {
@@ -616,7 +651,7 @@ impl<V: Simd, const NV: usize> PatternVisitor for Tile<V, NV> {
     }
 }
 
-impl<V: Simd, const NV: usize> Tile<V, NV> {
+impl<V: Simd, const S: usize, const NV: usize> Tile<V, S, NV> {
     /// Stores rows `< h_out` and columns `< w_out` of the tile at output `(r0, c0)` of the
     /// channel plane `out`, with the activation.
     ///
@@ -688,17 +723,29 @@ mod tests {
         pad: usize,
         act: Act,
     ) -> ConvParams {
+        strided(c_in, c_out, (h, w), pad, act, 1)
+    }
+
+    /// [`params`] with stride `st` on both axes.
+    fn strided(
+        c_in: usize,
+        c_out: usize,
+        (h, w): (usize, usize),
+        pad: usize,
+        act: Act,
+        st: usize,
+    ) -> ConvParams {
         ConvParams {
             c_in,
             h_in: h,
             w_in: w,
             c_out,
-            h_out: h + 2 * pad - 2,
-            w_out: w + 2 * pad - 2,
+            h_out: (h + 2 * pad - 3) / st + 1,
+            w_out: (w + 2 * pad - 3) / st + 1,
             kh: 3,
             kw: 3,
-            sh: 1,
-            sw: 1,
+            sh: st,
+            sw: st,
             pad_top: pad,
             pad_left: pad,
             groups: 1,
@@ -749,15 +796,18 @@ mod tests {
     #[test]
     fn every_pattern_on_edge_sizes() {
         // Each of the 56 patterns alone (every kernel of the layer uses it), over widths around
-        // the lane counts, 1-pixel planes and odd channel counts.
+        // the lane counts, 1-pixel planes and odd channel counts, at stride 1 and at stride 2
+        // (where each tap reads its own phase plane).
         let shapes = [(1, 1), (1, 5), (3, 17), (5, 9), (2, 33), (7, 4), (15, 15)];
+        let wide = [(1, 1), (2, 3), (5, 34), (9, 17), (4, 66), (13, 8), (30, 31)];
         for (pid, _) in ALL_MASKS.iter().enumerate() {
-            let (h, w) = shapes[pid % shapes.len()];
             let c_in = CHANNELS[pid % CHANNELS.len()];
             let c_out = [1, 2, 3, 5][pid % 4];
-            let p = params(c_in, c_out, (h, w), 1, ACTS[pid % 3]);
             let assign = vec![pid as u8; c_in * c_out];
+            let p = params(c_in, c_out, shapes[pid % 7], 1, ACTS[pid % 3]);
             run_case::<All56>(&p, &assign, pid as u64);
+            let p = strided(c_in, c_out, wide[pid % 7], 1, ACTS[pid % 3], 2);
+            run_case::<All56>(&p, &assign, 1000 + pid as u64);
         }
     }
 
@@ -766,7 +816,9 @@ mod tests {
         for (i, &w) in EDGE.iter().enumerate() {
             for (j, &c_in) in CHANNELS.iter().enumerate() {
                 let h = [1, 2, 5, 8, 15, 16][(i + j) % 6];
-                let p = params(c_in, 7, (h, w), 1, ACTS[(i + j) % 3]);
+                // Every other case at stride 2, on an input twice as large (odd sizes too).
+                let st = 1 + (i + j) % 2;
+                let p = strided(c_in, 7, (h * st + j % 2, w * st), 1, ACTS[(i + j) % 3], st);
                 let mut rng = Rng::new((i * 10 + j) as u64);
                 // About 1 kernel in 3 pruned; whole filters pruned now and then.
                 let assign: Vec<u8> = (0..c_in * 7)
@@ -786,27 +838,40 @@ mod tests {
 
     #[test]
     fn padding_variants_and_all_56_in_one_layer() {
-        // pad 0 and pad 2 (the grid holds zeros past the input), asymmetric implied padding.
-        for (pad, hw) in [(0usize, (6usize, 21usize)), (2, (4, 10)), (1, (9, 30))] {
-            let p = params(56, 3, hw, pad, Act::Relu);
-            let assign: Vec<u8> = (0..56 * 3).map(|k| (k % 56) as u8).collect();
-            run_case::<All56>(&p, &assign, 9 + pad as u64);
+        // pad 0 and pad 2 (the grid holds zeros past the input), asymmetric implied padding, at
+        // both strides.
+        for st in [1, 2] {
+            for (pad, hw) in [(0usize, (6usize, 21usize)), (2, (4, 10)), (1, (9, 30))] {
+                let p = strided(56, 3, hw, pad, Act::Relu, st);
+                let assign: Vec<u8> = (0..56 * 3).map(|k| (k % 56) as u8).collect();
+                run_case::<All56>(&p, &assign, 9 + pad as u64 + 10 * st as u64);
+            }
+            let mut p = strided(4, 6, (7, 13), 1, Act::Relu6, st);
+            p.h_out -= 1; // bottom padding 0 (stride 1) or an unread last input row (stride 2)
+            p.w_out -= 1;
+            let assign: Vec<u8> = (0..24).map(|k| (k % 3) as u8).collect();
+            run_case::<Lib3>(&p, &assign, 77 + st as u64);
         }
-        let mut p = params(4, 6, (7, 13), 1, Act::Relu6);
-        p.h_out -= 1; // bottom padding 0
-        p.w_out -= 1;
-        let assign: Vec<u8> = (0..24).map(|k| (k % 3) as u8).collect();
-        run_case::<Lib3>(&p, &assign, 77);
     }
 
     #[test]
     fn larger_layers_every_tile_shape() {
         // Widths that select NV = 1..4 on every ISA, heights not multiples of R.
-        for (i, &(c, hw)) in [(16usize, 56usize), (24, 28), (32, 14), (40, 7), (9, 45)]
-            .iter()
-            .enumerate()
+        for (i, &(c, hw, st)) in [
+            (16usize, 56usize, 1usize),
+            (24, 28, 1),
+            (32, 14, 1),
+            (40, 7, 1),
+            (9, 45, 1),
+            (16, 112, 2),
+            (24, 56, 2),
+            (32, 28, 2),
+            (12, 15, 2),
+        ]
+        .iter()
+        .enumerate()
         {
-            let p = params(c, 11, (hw, hw), 1, Act::Relu);
+            let p = strided(c, 11, (hw, hw), 1, Act::Relu, st);
             let assign: Vec<u8> = (0..c * 11)
                 .map(|k| {
                     if k % 2 == 1 {
@@ -848,12 +913,12 @@ mod tests {
         assert!(pack_pattern_weights(&p, &[0x0b2, 0x0b2, 0x116], &w, &assign, &mut out).is_err());
         assert!(pack_pattern_weights(&p, &[0x0b2, 0x0f, 0x116], &w, &assign, &mut out).is_err());
         assert!(pattern_params(&p, masks, &[3, 0, 0, 0, 0, 0]).is_err());
-        let strided = ConvParams {
+        let uneven = ConvParams {
             sh: 2,
             h_out: 2,
             ..p
         };
-        assert!(pack_pattern_weights(&strided, masks, &w, &assign, &mut out).is_err());
+        assert!(pack_pattern_weights(&uneven, masks, &w, &assign, &mut out).is_err());
         // A corrupt header is rejected by the checked wrapper.
         let x = vec![0.0; p.input_len()];
         let mut o = vec![0.0; p.output_len()];

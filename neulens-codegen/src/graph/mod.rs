@@ -84,7 +84,7 @@ pub enum AlgoRequest {
     Winograd4,
     /// Winograd F(6,3) (`algo: winograd6`).
     Winograd6,
-    /// Pattern-pruned sparse direct (`algo: pattern`; 3×3 stride-1 ungrouped convs only).
+    /// Pattern-pruned sparse direct (`algo: pattern`; 3×3 stride-1 or stride-2 ungrouped convs).
     Pattern,
 }
 

@@ -67,7 +67,7 @@ pub enum ConvAlgo {
     Depthwise,
     /// Winograd F(m×m, 3×3) (3×3, stride 1, groups 1).
     Winograd(WinogradTile),
-    /// Pattern-sparse direct (pruned 3×3, stride 1, groups 1; see `prune/`).
+    /// Pattern-sparse direct (pruned 3×3, stride 1 or 2, groups 1; see `prune/`).
     Pattern,
 }
 

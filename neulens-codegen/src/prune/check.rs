@@ -32,7 +32,8 @@ pub fn resolve(
     );
     if c.algo == AlgoRequest::Pattern {
         let found = shape_issue.clone().or_else(|| {
-            (c.stride != [1, 1]).then(|| format!("stride {}×{}", c.stride[0], c.stride[1]))
+            (c.stride != [1, 1] && c.stride != [2, 2])
+                .then(|| format!("stride {}×{}", c.stride[0], c.stride[1]))
         });
         if let Some(found) = found {
             diags.push(
@@ -40,11 +41,11 @@ pub fn resolve(
                     file,
                     l.loc_of("algo"),
                     format!(
-                        "pattern pruning needs a 3×3 stride-1 conv with groups 1 (found {found})"
+                        "pattern pruning needs a 3×3 conv with stride 1 or 2 and groups 1 (found {found})"
                     ),
                 )
                 .layer(&l.name)
-                .expected("kernel [3, 3], stride 1, groups 1, or another `algo`")
+                .expected("kernel [3, 3], stride 1 or 2, groups 1, or another `algo`")
                 .found(found),
             );
             return None;

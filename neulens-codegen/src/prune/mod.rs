@@ -7,7 +7,7 @@
 //! whole filters, which keeps every zero.
 //!
 //! Rules (documented in docs/ARCHITECTURE.md, "Pattern pruning"):
-//! - a layer is pruned when it has a prune setting, is 3×3 / stride 1 / groups 1, and either says
+//! - a layer is pruned when it has a prune setting, is 3×3 / stride 1 or 2 / groups 1, and either says
 //!   `algo: pattern` or says `algo: auto` and [`crate::plan::pattern_cost`] beats the cheapest
 //!   dense algorithm; otherwise it keeps its dense weights (never pruned *and* Winograd);
 //! - the library of a group of layers (same `patterns` and `library`) is the given list, or the
@@ -321,7 +321,7 @@ pub fn apply(g: &Graph) -> (Graph, PruneReport) {
             (
                 false,
                 format!(
-                    "kept dense: the pattern kernel needs stride 1 (found {}×{})",
+                    "kept dense: the pattern kernel needs stride 1 or 2 (found {}×{})",
                     p.sh, p.sw
                 ),
             )
@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn invariants_of_a_pruned_model() {
         let text = format!(
-            "{HEAD}prune: {{ patterns: 6, connectivity: 0.5 }}\nlayers:\n  - {{ name: c1, op: conv, out: 8, kernel: 3, pad: 1, prune: off }}\n  - {{ name: c2, op: conv, out: 10, kernel: 3, pad: 1, algo: pattern }}\n  - {{ name: c3, op: conv, out: 7, kernel: 3, pad: 1, algo: pattern, prune: {{ connectivity: 0.3 }} }}\n  - {{ name: c4, op: conv, out: 4, kernel: 1 }}\n  - {{ name: c5, op: conv, out: 4, kernel: 3, stride: 2, pad: 1 }}\n"
+            "{HEAD}prune: {{ patterns: 6, connectivity: 0.5 }}\nlayers:\n  - {{ name: c1, op: conv, out: 8, kernel: 3, pad: 1, prune: off }}\n  - {{ name: c2, op: conv, out: 10, kernel: 3, pad: 1, algo: pattern }}\n  - {{ name: c3, op: conv, out: 7, kernel: 3, pad: 1, algo: pattern, prune: {{ connectivity: 0.3 }} }}\n  - {{ name: c4, op: conv, out: 4, kernel: 1 }}\n  - {{ name: c5, op: conv, out: 4, kernel: 3, stride: 2, pad: 1, algo: pattern }}\n  - {{ name: c6, op: conv, out: 4, kernel: 3, stride: 3, pad: 1 }}\n"
         );
         let g = load(&text);
         assert!(conv(&g, "c1").prune.is_none());
@@ -576,7 +576,8 @@ mod tests {
         );
         let (p, report) = apply(&g);
         let mut distinct = std::collections::BTreeSet::new();
-        for (name, c_in, c_out, rate) in [("c2", 8, 10, 0.5), ("c3", 10, 7, 0.3)] {
+        for (name, c_in, c_out, rate) in [("c2", 8, 10, 0.5), ("c3", 10, 7, 0.3), ("c5", 4, 4, 0.5)]
+        {
             let c = conv(&p, name);
             let a = c.prune.as_ref().unwrap().assigned.as_ref().unwrap();
             assert_eq!(c.algo, AlgoRequest::Pattern);
@@ -616,12 +617,12 @@ mod tests {
         }
         assert!(distinct.len() <= 6, "{distinct:?}");
         assert_eq!(report.libraries.len(), 1);
-        assert_eq!(report.libraries[0].1, ["c2", "c3"]);
-        // c5 (stride 2) keeps its dense weights, with the reason.
-        assert_eq!(conv(&p, "c5").weight, conv(&g, "c5").weight);
+        assert_eq!(report.libraries[0].1, ["c2", "c3", "c5"]);
+        // c6 (stride 3) keeps its dense weights, with the reason.
+        assert_eq!(conv(&p, "c6").weight, conv(&g, "c6").weight);
         let notes = report.notes().join("\n");
         assert!(
-            notes.contains("`c5`: kept dense: the pattern kernel needs stride 1"),
+            notes.contains("`c6`: kept dense: the pattern kernel needs stride 1 or 2 (found 3×3)"),
             "{notes}"
         );
         assert!(
@@ -794,13 +795,13 @@ mod tests {
             assert_eq!(e[0].loc.line, 3, "{field}: {}", e[0]);
             assert!(e[0].loc.column >= 8, "{field}: {}", e[0]);
         }
-        // Layer-level: prune on a 5×5 or grouped conv, algo: pattern on a stride-2 conv.
+        // Layer-level: prune on a 5×5 or grouped conv, algo: pattern on a stride-3 conv.
         let e = errors(&format!("{HEAD}layers:\n  - {{ name: a, op: conv, out: 3, kernel: 5, prune: {{ patterns: 4 }} }}\n"));
         assert_eq!(e[0].to_string(), "specs/p.yaml:4:52: error: layer `a`: `prune` needs a 3×3 conv with groups 1 (found kernel 5×5) (expected kernel [3, 3] and groups 1, or no `prune` on this layer, found kernel 5×5)");
         let e = errors(&format!("{HEAD}layers:\n  - {{ name: g, op: conv, out: 6, kernel: 3, groups: 6, prune: {{}} }}\n"));
         assert!(e[0].message.contains("(found groups 6)"), "{}", e[0]);
-        let e = errors(&format!("{HEAD}layers:\n  - {{ name: s, op: conv, out: 3, kernel: 3, stride: 2, algo: pattern }}\n"));
-        assert!(e[0].to_string().starts_with("specs/p.yaml:4:62: error: layer `s`: pattern pruning needs a 3×3 stride-1 conv with groups 1 (found stride 2×2)"), "{}", e[0]);
+        let e = errors(&format!("{HEAD}layers:\n  - {{ name: s, op: conv, out: 3, kernel: 3, stride: 3, algo: pattern }}\n"));
+        assert!(e[0].to_string().starts_with("specs/p.yaml:4:62: error: layer `s`: pattern pruning needs a 3×3 conv with stride 1 or 2 and groups 1 (found stride 3×3)"), "{}", e[0]);
         // The model-wide default skips what it cannot prune; `off` wins over it.
         let g = load(&format!("{HEAD}prune: {{ patterns: 4 }}\nlayers:\n  - {{ name: a, op: conv, out: 6, kernel: 5, pad: 2 }}\n  - {{ name: b, op: conv, out: 6, kernel: 3, groups: 6 }}\n"));
         assert!(conv(&g, "a").prune.is_none() && conv(&g, "b").prune.is_none());
