@@ -215,30 +215,75 @@ const fn many_regs<V: Simd>() -> bool {
     V::CONV_MR >= 8
 }
 
-/// Grid geometry for one tile shape: (row stride `ws`, rows per phase plane, phase planes per
-/// channel). A tile of `r × tw` outputs reads `r + 2 / s` rows and `tw + 2 / s` columns of a
-/// phase plane (`s` = stride: 1 phase for stride 1, 4 for stride 2).
-const fn grid(p: &ConvParams, r: usize, tw: usize) -> (usize, usize, usize) {
+/// Grid geometry for one tile shape: (row stride `ws`, rows per plane, planes per channel). A
+/// tile of `r × tw` outputs reads `r + 2 / s` rows of a phase plane (`s` = stride: 1 phase for
+/// stride 1, 4 for stride 2) and `tw + 2 / s` columns, or, with `shifted` copies, `tw` columns
+/// of each of the `2 / s + 1` copies of the phase plane shifted left by 0, 1 (and 2) columns.
+/// The row stride is a multiple of the vector width, so with the grid 64-byte aligned every
+/// load of a shifted copy, and the unshifted taps of a plain grid, are aligned.
+const fn grid(
+    p: &ConvParams,
+    r: usize,
+    tw: usize,
+    lanes: usize,
+    shifted: bool,
+) -> (usize, usize, usize) {
     let halo = 2 / p.sh;
+    let (cols, copies) = if shifted {
+        (p.w_out.div_ceil(tw) * tw, halo + 1)
+    } else {
+        (p.w_out.div_ceil(tw) * tw + halo, 1)
+    };
     (
-        p.w_out.div_ceil(tw) * tw + halo,
+        cols.next_multiple_of(lanes),
         p.h_out.div_ceil(r) * r + halo,
-        p.sh * p.sw,
+        p.sh * p.sw * copies,
     )
 }
+
+/// Largest stride-1 grid, in bytes, that is stored as shifted copies. Shifted copies make every
+/// tap load an aligned vector (no cache-line splits). At stride 2 a kernel's taps read about as
+/// many distinct planes either way, so copies are always used; at stride 1 the three copies
+/// triple the lines a kernel touches, which pays while the grid stays in L2 (measured on this
+/// machine's 2 MiB L2: 10–17 % faster on C2 and C3, 40 % slower on C1 with a 2.8 MB grid;
+/// docs/BENCHMARKS.md, "Pattern pruning").
+const SHIFTED_MAX_BYTES: usize = 3 << 19;
+
+/// Whether `p`'s grid is stored as shifted copies ([`grid`], [`SHIFTED_MAX_BYTES`]); the same for
+/// every ISA.
+pub const fn shifted(p: &ConvParams) -> bool {
+    if p.sh == 2 {
+        return true;
+    }
+    let mut i = 0;
+    while i < CONFIGS.len() {
+        let (lanes, many) = CONFIGS[i];
+        let (r, nv) = tile(lanes, many, p.w_out);
+        let (ws, rows, planes) = grid(p, r, nv * lanes, lanes, true);
+        if p.c_in * planes * rows * ws * 4 > SHIFTED_MAX_BYTES {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Floats of slack [`scratch_len`] adds so the grid can start on a 64-byte boundary.
+const ALIGN_SLACK: usize = 16;
 
 /// The ISA configurations whose grids [`scratch_len`] covers: (lanes, 32 registers).
 const CONFIGS: [(usize, bool); 5] = [(1, false), (4, false), (4, true), (8, false), (16, true)];
 
-/// f32 of scratch: the largest padded grid (`c_in × phases × rows × ws`) of any ISA's tile.
+/// f32 of scratch: the largest padded grid (`c_in × planes × rows × ws`, [`grid`]) of any ISA's
+/// tile, and room to align it.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
     let mut i = 0;
     while i < CONFIGS.len() {
         let (lanes, many) = CONFIGS[i];
         let (r, nv) = tile(lanes, many, p.w_out);
-        let (ws, rows, phases) = grid(p, r, nv * lanes);
-        let n = p.c_in * phases * rows * ws;
+        let (ws, rows, planes) = grid(p, r, nv * lanes, lanes, shifted(p));
+        let n = p.c_in * planes * rows * ws + ALIGN_SLACK;
         if n > best {
             best = n;
         }
@@ -451,13 +496,24 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     // grid for.
     unsafe {
         let nv = tile(V::LANES, many_regs::<V>(), p.conv.w_out).1;
-        match (p.conv.sh, nv) {
-            (1, 1) => conv_tile::<V, L, 1, 1>(p, input, packed, bias, output, scratch),
-            (1, 2) => conv_tile::<V, L, 1, 2>(p, input, packed, bias, output, scratch),
-            (1, _) => conv_tile::<V, L, 1, 4>(p, input, packed, bias, output, scratch),
-            (_, 1) => conv_tile::<V, L, 2, 1>(p, input, packed, bias, output, scratch),
-            (_, 2) => conv_tile::<V, L, 2, 2>(p, input, packed, bias, output, scratch),
-            (_, _) => conv_tile::<V, L, 2, 4>(p, input, packed, bias, output, scratch),
+        if shifted(&p.conv) {
+            match (p.conv.sh, nv) {
+                (1, 1) => conv_tile::<V, L, 1, true, 1>(p, input, packed, bias, output, scratch),
+                (1, 2) => conv_tile::<V, L, 1, true, 2>(p, input, packed, bias, output, scratch),
+                (1, _) => conv_tile::<V, L, 1, true, 4>(p, input, packed, bias, output, scratch),
+                (_, 1) => conv_tile::<V, L, 2, true, 1>(p, input, packed, bias, output, scratch),
+                (_, 2) => conv_tile::<V, L, 2, true, 2>(p, input, packed, bias, output, scratch),
+                (_, _) => conv_tile::<V, L, 2, true, 4>(p, input, packed, bias, output, scratch),
+            }
+        } else {
+            match (p.conv.sh, nv) {
+                (1, 1) => conv_tile::<V, L, 1, false, 1>(p, input, packed, bias, output, scratch),
+                (1, 2) => conv_tile::<V, L, 1, false, 2>(p, input, packed, bias, output, scratch),
+                (1, _) => conv_tile::<V, L, 1, false, 4>(p, input, packed, bias, output, scratch),
+                (_, 1) => conv_tile::<V, L, 2, false, 1>(p, input, packed, bias, output, scratch),
+                (_, 2) => conv_tile::<V, L, 2, false, 2>(p, input, packed, bias, output, scratch),
+                (_, _) => conv_tile::<V, L, 2, false, 4>(p, input, packed, bias, output, scratch),
+            }
         }
     }
 }
@@ -469,44 +525,57 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
 /// # Safety
 /// `input` valid for `p.input_len()` reads; `dst` for `c_in * phases * rows * ws` writes, not
 /// overlapping.
-unsafe fn fill_grid(p: &ConvParams, input: *const f32, dst: *mut f32, ws: usize, rows: usize) {
+unsafe fn fill_grid(
+    p: &ConvParams,
+    input: *const f32,
+    dst: *mut f32,
+    (ws, rows, nd): (usize, usize, usize),
+) {
     let plane = p.h_in * p.w_in;
     let st = p.sh;
     let ps = rows * ws;
-    // SAFETY: writes stay below `c_in * st² * rows * ws`; reads at rows `< h_in`, columns
+    // SAFETY: writes stay below `c_in * st² * nd * rows * ws`; reads at rows `< h_in`, columns
     // `< w_in` of channels `< c_in`.
     unsafe {
         for c in 0..p.c_in {
             let src = input.add(c * plane);
             for py in 0..st {
                 for px in 0..st {
-                    let base = dst.add((c * st * st + py * st + px) * ps);
-                    for r in 0..rows {
-                        let row = base.add(r * ws);
-                        let y = st * r + py;
-                        if y < p.pad_top || y - p.pad_top >= p.h_in {
-                            core::ptr::write_bytes(row, 0, ws);
-                            continue;
-                        }
-                        let srow = src.add((y - p.pad_top) * p.w_in);
-                        if st == 1 {
-                            // Grid columns that hold input columns: [lo, hi).
-                            let lo = p.pad_left.min(ws);
-                            let hi = (p.pad_left + p.w_in).min(ws);
+                    for dx in 0..nd {
+                        let base = dst.add((((c * st + py) * st + px) * nd + dx) * ps);
+                        for r in 0..rows {
+                            let row = base.add(r * ws);
+                            let y = st * r + py;
+                            if y < p.pad_top || y - p.pad_top >= p.h_in {
+                                core::ptr::write_bytes(row, 0, ws);
+                                continue;
+                            }
+                            let srow = src.add((y - p.pad_top) * p.w_in);
+                            // Grid column j holds padded column st (j + dx) + px, i.e. input
+                            // column st j + o: zeros, then the input columns [lo, hi), zeros.
+                            let o = (st * dx + px) as isize - p.pad_left as isize;
+                            let first = |x: isize| {
+                                if x <= 0 {
+                                    0
+                                } else {
+                                    (x as usize).div_ceil(st).min(ws)
+                                }
+                            };
+                            let lo = first(-o);
+                            let hi = first(p.w_in as isize - o).max(lo);
                             core::ptr::write_bytes(row, 0, lo);
                             if hi > lo {
-                                core::ptr::copy_nonoverlapping(srow, row.add(lo), hi - lo);
+                                // Input column st lo + o >= 0 is the first one read.
+                                let s0 = srow.add(((st * lo) as isize + o) as usize);
+                                if st == 1 {
+                                    core::ptr::copy_nonoverlapping(s0, row.add(lo), hi - lo);
+                                } else {
+                                    for j in 0..hi - lo {
+                                        *row.add(lo + j) = *s0.add(st * j);
+                                    }
+                                }
                             }
                             core::ptr::write_bytes(row.add(hi), 0, ws - hi);
-                        } else {
-                            for j in 0..ws {
-                                let x = st * j + px;
-                                *row.add(j) = if x < p.pad_left || x - p.pad_left >= p.w_in {
-                                    0.0
-                                } else {
-                                    *srow.add(x - p.pad_left)
-                                };
-                            }
                         }
                     }
                 }
@@ -521,7 +590,7 @@ unsafe fn fill_grid(p: &ConvParams, input: *const f32, dst: *mut f32, ws: usize,
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
 #[inline(always)]
-unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
+unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const SH: bool, const NV: usize>(
     p: &PatternParams,
     input: *const f32,
     packed: *const f32,
@@ -532,13 +601,14 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     let c = &p.conv;
     let tw = NV * V::LANES;
     let rt = const { tile_rows(many_regs::<V>(), NV) };
-    let (ws, rows, phases) = grid(c, rt, tw);
+    let (ws, rows, planes) = grid(c, rt, tw, V::LANES, SH);
     let k = p.patterns;
     let plane = c.h_out * c.w_out;
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
     // grid rows `< rows` and columns `< ws` of channels `< c_in`; stores stay inside the output.
     unsafe {
-        fill_grid(c, input, scratch, ws, rows);
+        let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
+        fill_grid(c, input, scratch, (ws, rows, planes / (S * S)));
         let order = packed as *const u32;
         let runs = order.add(c.c_out);
         let ics = runs.add(c.c_out * k + 1);
@@ -555,10 +625,10 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
             while r0 < c.h_out {
                 let mut c0 = 0;
                 while c0 < c.w_out {
-                    let mut t = Tile::<V, S, NV> {
+                    let mut t = Tile::<V, S, SH, NV> {
                         acc: [[b; NV]; MAX_R],
                         x: scratch.add(r0 * ws + c0),
-                        cs: phases * rows * ws,
+                        cs: planes * rows * ws,
                         ps: rows * ws,
                         ws,
                         ics,
@@ -588,7 +658,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
 /// The register tile of one filter at stride `S`: `R = tile_rows(..)` rows × `NV` vectors of
 /// accumulators (the first `R` rows of `acc` are used) at grid `x`, and the run `[s, e)` of kept
 /// kernels the next `visit` adds.
-struct Tile<V: Simd, const S: usize, const NV: usize> {
+struct Tile<V: Simd, const S: usize, const SH: bool, const NV: usize> {
     acc: [[V; NV]; MAX_R],
     /// Grid of channel 0, phase 0, at the tile's first output pixel.
     x: *const f32,
@@ -618,7 +688,9 @@ const fn taps_of(m: u16) -> ([(usize, usize); TAPS], usize) {
     (taps, n)
 }
 
-impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV> {
+impl<V: Simd, const S: usize, const SH: bool, const NV: usize> PatternVisitor
+    for Tile<V, S, SH, NV>
+{
     // Const-bounded indices keep the accumulators in registers after unrolling.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
@@ -637,7 +709,11 @@ impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV>
                     let (ky, kx) = taps[t];
                     let wv = V::splat(*wk.add(t));
                     let phase = (ky % S) * S + kx % S;
-                    let xt = xc.add(phase * self.ps + ky / S * self.ws + kx / S);
+                    let xt = if SH {
+                        xc.add((phase * (2 / S + 1) + kx / S) * self.ps + ky / S * self.ws)
+                    } else {
+                        xc.add(phase * self.ps + ky / S * self.ws + kx / S)
+                    };
                     for r in 0..rt {
                         let xr = xt.add(r * self.ws);
                         for v in 0..NV {
@@ -651,7 +727,7 @@ impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV>
     }
 }
 
-impl<V: Simd, const S: usize, const NV: usize> Tile<V, S, NV> {
+impl<V: Simd, const S: usize, const SH: bool, const NV: usize> Tile<V, S, SH, NV> {
     /// Stores rows `< h_out` and columns `< w_out` of the tile at output `(r0, c0)` of the
     /// channel plane `out`, with the activation.
     ///
@@ -867,11 +943,15 @@ mod tests {
             (24, 56, 2),
             (32, 28, 2),
             (12, 15, 2),
+            // A stride-1 grid past SHIFTED_MAX_BYTES (plain), a large stride-2 one (copies).
+            (64, 56, 1),
+            (64, 112, 2),
         ]
         .iter()
         .enumerate()
         {
             let p = strided(c, 11, (hw, hw), 1, Act::Relu, st);
+            assert_eq!(shifted(&p), st == 2 || c < 64, "{p:?}");
             let assign: Vec<u8> = (0..c * 11)
                 .map(|k| {
                     if k % 2 == 1 {
