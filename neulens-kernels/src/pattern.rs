@@ -17,11 +17,14 @@
 //! ends it), `ic[n]` (input channel of each kept kernel, sorted by pattern then channel inside a
 //! filter), `w[4 n]` (the 4 weights of each kernel in tap order, row-major).
 //!
-//! **Kernel.** The input is copied into a zero-padded grid in scratch (one plane per channel, row
-//! stride `ws`, so no tap needs a bounds check). With stride 2 each channel holds four phase
-//! planes (even/odd padded rows × even/odd padded columns), so every tap of a stride-2 output
-//! row is again a contiguous run of one phase plane: tap `(ky, kx)` reads phase
-//! `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`, still a constant offset per mask. Per filter, per tile of `R` output rows × `NV`
+//! **Kernel.** The input is copied into a zero-padded grid in scratch (planes per channel, row
+//! stride `ws` a multiple of the vector width, 64-byte aligned, so no tap needs a bounds check).
+//! With stride 2 each channel holds four phase planes (even/odd padded rows × even/odd padded
+//! columns), so every tap of a stride-2 output row is again a contiguous run of one phase
+//! plane: tap `(ky, kx)` reads phase `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`. When
+//! [`shifted`], each (phase) plane is stored once per column shift as well, so every tap load
+//! is an aligned vector instead of one that splits cache lines. Either way the tap is a
+//! constant offset per mask. Per filter, per tile of `R` output rows × `NV`
 //! vectors along x, the accumulators start at the bias and stay in registers while the filter's
 //! runs are visited; inside a run, each kernel is its channel index, 4 broadcast weights and, per
 //! tap (a constant row/column offset of the grid), one FMA per accumulator with the shifted input
@@ -491,29 +494,35 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    // SAFETY: forwarded contract (stride 1 or 2 by `validate`); `NV` is the one
-    // `tile(V::LANES, many_regs::<V>(), w_out)` returns, which is what `scratch_len` sized the
-    // grid for.
+    // SAFETY: forwarded contract (stride 1 or 2 by `validate`; stride 2 is always shifted).
     unsafe {
-        let nv = tile(V::LANES, many_regs::<V>(), p.conv.w_out).1;
-        if shifted(&p.conv) {
-            match (p.conv.sh, nv) {
-                (1, 1) => conv_tile::<V, L, 1, true, 1>(p, input, packed, bias, output, scratch),
-                (1, 2) => conv_tile::<V, L, 1, true, 2>(p, input, packed, bias, output, scratch),
-                (1, _) => conv_tile::<V, L, 1, true, 4>(p, input, packed, bias, output, scratch),
-                (_, 1) => conv_tile::<V, L, 2, true, 1>(p, input, packed, bias, output, scratch),
-                (_, 2) => conv_tile::<V, L, 2, true, 2>(p, input, packed, bias, output, scratch),
-                (_, _) => conv_tile::<V, L, 2, true, 4>(p, input, packed, bias, output, scratch),
-            }
-        } else {
-            match (p.conv.sh, nv) {
-                (1, 1) => conv_tile::<V, L, 1, false, 1>(p, input, packed, bias, output, scratch),
-                (1, 2) => conv_tile::<V, L, 1, false, 2>(p, input, packed, bias, output, scratch),
-                (1, _) => conv_tile::<V, L, 1, false, 4>(p, input, packed, bias, output, scratch),
-                (_, 1) => conv_tile::<V, L, 2, false, 1>(p, input, packed, bias, output, scratch),
-                (_, 2) => conv_tile::<V, L, 2, false, 2>(p, input, packed, bias, output, scratch),
-                (_, _) => conv_tile::<V, L, 2, false, 4>(p, input, packed, bias, output, scratch),
-            }
+        match (p.conv.sh, shifted(&p.conv)) {
+            (1, false) => by_width::<V, L, 1, false>(p, input, packed, bias, output, scratch),
+            (1, true) => by_width::<V, L, 1, true>(p, input, packed, bias, output, scratch),
+            _ => by_width::<V, L, 2, true>(p, input, packed, bias, output, scratch),
+        }
+    }
+}
+
+/// [`conv_tile`] with the `NV` of `tile(V::LANES, many_regs::<V>(), w_out)`.
+///
+/// # Safety
+/// Contract of [`pattern_conv2d`]; `S` is the stride and `SH` is [`shifted`].
+#[inline(always)]
+unsafe fn by_width<V: Simd, L: PatternLib, const S: usize, const SH: bool>(
+    p: &PatternParams,
+    input: *const f32,
+    packed: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+) {
+    // SAFETY: forwarded contract; `NV` is what `scratch_len` sized the grid for.
+    unsafe {
+        match tile(V::LANES, many_regs::<V>(), p.conv.w_out).1 {
+            1 => conv_tile::<V, L, S, SH, 1>(p, input, packed, bias, output, scratch),
+            2 => conv_tile::<V, L, S, SH, 2>(p, input, packed, bias, output, scratch),
+            _ => conv_tile::<V, L, S, SH, 4>(p, input, packed, bias, output, scratch),
         }
     }
 }
