@@ -252,8 +252,8 @@ const fn grid(
 /// docs/BENCHMARKS.md, "Pattern pruning").
 const SHIFTED_MAX_BYTES: usize = 3 << 19;
 
-/// Whether `p`'s grid is stored as shifted copies ([`grid`], [`SHIFTED_MAX_BYTES`]); the same for
-/// every ISA.
+/// Whether `p`'s grid is stored as shifted copies (see the module doc; at stride 1 only while
+/// the copies stay under 1.5 MiB); the same for every ISA.
 pub const fn shifted(p: &ConvParams) -> bool {
     if p.sh == 2 {
         return true;
@@ -277,7 +277,7 @@ const ALIGN_SLACK: usize = 16;
 /// The ISA configurations whose grids [`scratch_len`] covers: (lanes, 32 registers).
 const CONFIGS: [(usize, bool); 5] = [(1, false), (4, false), (4, true), (8, false), (16, true)];
 
-/// f32 of scratch: the largest padded grid (`c_in × planes × rows × ws`, [`grid`]) of any ISA's
+/// f32 of scratch: the largest padded grid (`c_in × planes × rows × ws`) of any ISA's
 /// tile, and room to align it.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
