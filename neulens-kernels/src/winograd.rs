@@ -83,7 +83,7 @@ const fn oc_blocks(p: &ConvParams) -> usize {
     p.c_out.div_ceil(MR)
 }
 
-/// Tiles per block: as many as keep `V` within [`V_BUDGET`] (a multiple of 16 in [16, 64]),
+/// Tiles per block: as many as keep `V` within 1 MiB (half of this CPU's L2; a multiple of 16 in [16, 64]),
 /// but no more than the image has (rounded up to 16).
 pub const fn tiles_per_block(p: &ConvParams, t: WinogradTile) -> usize {
     let per_tile = t.positions() * if p.c_in == 0 { 1 } else { p.c_in };
