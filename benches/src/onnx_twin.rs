@@ -16,7 +16,7 @@
 //! Op fields: `conv`: `kernel` [kh, kw], `stride` [sh, sw], `pads` [top, left, bottom, right],
 //! `groups`, `weight` (OIHW), `bias` (or null); `maxpool` / `avgpool`: `kernel`, `stride`,
 //! `pads`, `count_include_pad`; `dense`: `weight` ([out, in], input flattened in CHW order),
-//! `bias` (or null); `affine`: `scale`, `shift` ([C] each; `y = x·scale + shift`);
+//! `bias` (or null); `affine`: `scale`, `shift` (`[C]` each; `y = x·scale + shift`);
 //! `global_avg_pool`, `add` (two or more inputs), `concat` (channels), `flatten` (CHW → N×1×1),
 //! `softmax` (over all values) have none. Every value has the CHW shape `shape` (batch 1).
 

@@ -99,7 +99,7 @@ pub struct ConvOp {
     pub groups: usize,
     /// PyTorch layout [out, in / groups, kh, kw].
     pub weight: Tensor,
-    /// [out], or None for no bias.
+    /// `[out]`, or None for no bias.
     pub bias: Option<Tensor>,
     pub algo: AlgoRequest,
     /// Pattern pruning (`prune:` of the layer or the model), resolved; see `prune/`.
@@ -109,7 +109,7 @@ pub struct ConvOp {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNormOp {
     pub eps: f64,
-    /// Each [channels]: PyTorch `weight`, `bias`, `running_mean`, `running_var`.
+    /// Each `[channels]`: PyTorch `weight`, `bias`, `running_mean`, `running_var`.
     pub gamma: Tensor,
     pub beta: Tensor,
     pub mean: Tensor,
