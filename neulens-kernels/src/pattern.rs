@@ -17,14 +17,14 @@
 //! ends it), `ic[n]` (input channel of each kept kernel, sorted by pattern then channel inside a
 //! filter), `w[4 n]` (the 4 weights of each kernel in tap order, row-major).
 //!
-//! **Kernel.** The input is copied into a zero-padded grid in scratch (planes per channel, row
-//! stride `ws` a multiple of the vector width, 64-byte aligned, so no tap needs a bounds check).
-//! With stride 2 each channel holds four phase planes (even/odd padded rows × even/odd padded
-//! columns), so every tap of a stride-2 output row is again a contiguous run of one phase
-//! plane: tap `(ky, kx)` reads phase `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`. When
-//! [`shifted`], each (phase) plane is stored once per column shift as well, so every tap load
-//! is an aligned vector instead of one that splits cache lines. Either way the tap is a
-//! constant offset per mask. Per filter, per tile of `R` output rows × `NV`
+//! **Kernel.** The input is copied into a zero-padded grid in scratch, one band of output rows
+//! at a time (the band's grid stays within about the L2 size). With stride 2 each channel holds
+//! four phase planes (even/odd padded rows × even/odd padded columns), so every tap of a
+//! stride-2 output row is again a contiguous run of one phase plane: tap `(ky, kx)` reads phase
+//! `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`. Each (phase) plane is stored once per
+//! column shift, with a row stride that is a multiple of the vector width and the grid 64-byte
+//! aligned, so every tap load is an aligned vector at a constant offset per mask (no load
+//! splits a cache line, no tap needs a bounds check). Per filter, per tile of `R` output rows × `NV`
 //! vectors along x, the accumulators start at the bias and stay in registers while the filter's
 //! runs are visited; inside a run, each kernel is its channel index, 4 broadcast weights and, per
 //! tap (a constant row/column offset of the grid), one FMA per accumulator with the shifted input
@@ -218,58 +218,32 @@ const fn many_regs<V: Simd>() -> bool {
     V::CONV_MR >= 8
 }
 
-/// Grid geometry for one tile shape: (row stride `ws`, rows per plane, planes per channel). A
-/// tile of `r × tw` outputs reads `r + 2 / s` rows of a phase plane (`s` = stride: 1 phase for
-/// stride 1, 4 for stride 2) and `tw + 2 / s` columns, or, with `shifted` copies, `tw` columns
-/// of each of the `2 / s + 1` copies of the phase plane shifted left by 0, 1 (and 2) columns.
-/// The row stride is a multiple of the vector width, so with the grid 64-byte aligned every
-/// load of a shifted copy, and the unshifted taps of a plain grid, are aligned.
-const fn grid(
-    p: &ConvParams,
-    r: usize,
-    tw: usize,
-    lanes: usize,
-    shifted: bool,
-) -> (usize, usize, usize) {
+/// Grid geometry for one tile shape: (row stride `ws`, output rows per band, planes per
+/// channel). Per channel the grid holds, for each stride phase (1 at stride 1, 4 at stride 2),
+/// `2 / s + 1` copies shifted left by 0, 1 (and 2) columns, so tap `(ky, kx)` of a tile of
+/// `r × tw` outputs reads `tw` columns of copy `kx / s` of phase `(ky % s, kx % s)`, rows
+/// `ky / s` on. The row stride is a multiple of the vector width, so with the grid 64-byte
+/// aligned every tap load is aligned. The grid covers a band of output rows at a time (a
+/// multiple of `r`, plus `2 / s` halo rows) that keeps it within [`GRID_BYTES`].
+const fn grid(p: &ConvParams, r: usize, tw: usize, lanes: usize) -> (usize, usize, usize) {
     let halo = 2 / p.sh;
-    let (cols, copies) = if shifted {
-        (p.w_out.div_ceil(tw) * tw, halo + 1)
+    let ws = (p.w_out.div_ceil(tw) * tw).next_multiple_of(lanes);
+    let planes = p.sh * p.sw * (halo + 1);
+    let fit = GRID_BYTES / (4 * p.c_in * planes * ws);
+    let band = if fit >= halo + r {
+        (fit - halo) / r * r
     } else {
-        (p.w_out.div_ceil(tw) * tw + halo, 1)
+        r
     };
-    (
-        cols.next_multiple_of(lanes),
-        p.h_out.div_ceil(r) * r + halo,
-        p.sh * p.sw * copies,
-    )
+    let all = p.h_out.div_ceil(r) * r;
+    (ws, if band < all { band } else { all }, planes)
 }
 
-/// Largest stride-1 grid, in bytes, that is stored as shifted copies. Shifted copies make every
-/// tap load an aligned vector (no cache-line splits). At stride 2 a kernel's taps read about as
-/// many distinct planes either way, so copies are always used; at stride 1 the three copies
-/// triple the lines a kernel touches, which pays while the grid stays in L2 (measured on this
-/// machine's 2 MiB L2: 10–17 % faster on C2 and C3, 40 % slower on C1 with a 2.8 MB grid;
-/// docs/BENCHMARKS.md, "Pattern pruning").
-const SHIFTED_MAX_BYTES: usize = 3 << 19;
-
-/// Whether `p`'s grid is stored as shifted copies (see the module doc; at stride 1 only while
-/// the copies stay under 1.5 MiB); the same for every ISA.
-pub const fn shifted(p: &ConvParams) -> bool {
-    if p.sh == 2 {
-        return true;
-    }
-    let mut i = 0;
-    while i < CONFIGS.len() {
-        let (lanes, many) = CONFIGS[i];
-        let (r, nv) = tile(lanes, many, p.w_out);
-        let (ws, rows, planes) = grid(p, r, nv * lanes, lanes, true);
-        if p.c_in * planes * rows * ws * 4 > SHIFTED_MAX_BYTES {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+/// Bytes of grid one band may fill: the shifted copies triple the lines a stride-1 kernel
+/// touches, which pays while they stay in L2 (this machine's is 2 MiB). Measured on C1 (a
+/// 2.8 MB grid): one band for the whole map 40 % slower than a plain grid without copies;
+/// docs/BENCHMARKS.md, "Pattern pruning".
+const GRID_BYTES: usize = 3 << 19;
 
 /// Floats of slack [`scratch_len`] adds so the grid can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
@@ -277,16 +251,16 @@ const ALIGN_SLACK: usize = 16;
 /// The ISA configurations whose grids [`scratch_len`] covers: (lanes, 32 registers).
 const CONFIGS: [(usize, bool); 5] = [(1, false), (4, false), (4, true), (8, false), (16, true)];
 
-/// f32 of scratch: the largest padded grid (`c_in × planes × rows × ws`) of any ISA's
-/// tile, and room to align it.
+/// f32 of scratch: the largest band of the padded grid (`c_in × planes × (band + halo) × ws`)
+/// of any ISA's tile, and room to align it.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
     let mut i = 0;
     while i < CONFIGS.len() {
         let (lanes, many) = CONFIGS[i];
         let (r, nv) = tile(lanes, many, p.w_out);
-        let (ws, rows, planes) = grid(p, r, nv * lanes, lanes, shifted(p));
-        let n = p.c_in * planes * rows * ws + ALIGN_SLACK;
+        let (ws, band, planes) = grid(p, r, nv * lanes, lanes);
+        let n = p.c_in * planes * (band + 2 / p.sh) * ws + ALIGN_SLACK;
         if n > best {
             best = n;
         }
@@ -494,12 +468,12 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    // SAFETY: forwarded contract (stride 1 or 2 by `validate`; stride 2 is always shifted).
+    // SAFETY: forwarded contract (stride 1 or 2 by `validate`).
     unsafe {
-        match (p.conv.sh, shifted(&p.conv)) {
-            (1, false) => by_width::<V, L, 1, false>(p, input, packed, bias, output, scratch),
-            (1, true) => by_width::<V, L, 1, true>(p, input, packed, bias, output, scratch),
-            _ => by_width::<V, L, 2, true>(p, input, packed, bias, output, scratch),
+        if p.conv.sh == 1 {
+            by_width::<V, L, 1>(p, input, packed, bias, output, scratch)
+        } else {
+            by_width::<V, L, 2>(p, input, packed, bias, output, scratch)
         }
     }
 }
@@ -507,9 +481,9 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
 /// [`conv_tile`] with the `NV` of `tile(V::LANES, many_regs::<V>(), w_out)`.
 ///
 /// # Safety
-/// Contract of [`pattern_conv2d`]; `S` is the stride and `SH` is [`shifted`].
+/// Contract of [`pattern_conv2d`]; `S` is the stride.
 #[inline(always)]
-unsafe fn by_width<V: Simd, L: PatternLib, const S: usize, const SH: bool>(
+unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     p: &PatternParams,
     input: *const f32,
     packed: *const f32,
@@ -520,9 +494,9 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize, const SH: bool>(
     // SAFETY: forwarded contract; `NV` is what `scratch_len` sized the grid for.
     unsafe {
         match tile(V::LANES, many_regs::<V>(), p.conv.w_out).1 {
-            1 => conv_tile::<V, L, S, SH, 1>(p, input, packed, bias, output, scratch),
-            2 => conv_tile::<V, L, S, SH, 2>(p, input, packed, bias, output, scratch),
-            _ => conv_tile::<V, L, S, SH, 4>(p, input, packed, bias, output, scratch),
+            1 => conv_tile::<V, L, S, 1>(p, input, packed, bias, output, scratch),
+            2 => conv_tile::<V, L, S, 2>(p, input, packed, bias, output, scratch),
+            _ => conv_tile::<V, L, S, 4>(p, input, packed, bias, output, scratch),
         }
     }
 }
@@ -539,6 +513,7 @@ unsafe fn fill_grid(
     input: *const f32,
     dst: *mut f32,
     (ws, rows, nd): (usize, usize, usize),
+    rb: usize,
 ) {
     let plane = p.h_in * p.w_in;
     let st = p.sh;
@@ -554,7 +529,7 @@ unsafe fn fill_grid(
                         let base = dst.add((((c * st + py) * st + px) * nd + dx) * ps);
                         for r in 0..rows {
                             let row = base.add(r * ws);
-                            let y = st * r + py;
+                            let y = st * (rb + r) + py;
                             if y < p.pad_top || y - p.pad_top >= p.h_in {
                                 core::ptr::write_bytes(row, 0, ws);
                                 continue;
@@ -599,7 +574,7 @@ unsafe fn fill_grid(
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
 #[inline(always)]
-unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const SH: bool, const NV: usize>(
+unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     p: &PatternParams,
     input: *const f32,
     packed: *const f32,
@@ -610,56 +585,66 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const SH: bool, cons
     let c = &p.conv;
     let tw = NV * V::LANES;
     let rt = const { tile_rows(many_regs::<V>(), NV) };
-    let (ws, rows, planes) = grid(c, rt, tw, V::LANES, SH);
+    let (ws, band, planes) = grid(c, rt, tw, V::LANES);
+    let rows = band + 2 / S;
     let k = p.patterns;
     let plane = c.h_out * c.w_out;
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
-    // grid rows `< rows` and columns `< ws` of channels `< c_in`; stores stay inside the output.
+    // band rows `< rows` and columns `< ws` of channels `< c_in`; stores stay inside the output.
     unsafe {
         let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
-        fill_grid(c, input, scratch, (ws, rows, planes / (S * S)));
         let order = packed as *const u32;
         let runs = order.add(c.c_out);
         let ics = runs.add(c.c_out * k + 1);
         let w = ics.add(p.kernels) as *const f32;
-        // Filter outer (its kept channels' grid rows stream through L1/L2 once per filter),
-        // tiles inner; measured faster than tile-outer orders with or without L1 channel
-        // blocks (docs/BENCHMARKS.md, "Pattern pruning").
-        for i in 0..c.c_out {
-            let f = *order.add(i) as usize;
-            let b = V::splat(*bias.add(f));
-            let out = output.add(f * plane);
-            let rr = runs.add(i * k);
-            let mut r0 = 0;
-            while r0 < c.h_out {
-                let mut c0 = 0;
-                while c0 < c.w_out {
-                    let mut t = Tile::<V, S, SH, NV> {
-                        acc: [[b; NV]; MAX_R],
-                        x: scratch.add(r0 * ws + c0),
-                        cs: planes * rows * ws,
-                        ps: rows * ws,
-                        ws,
-                        ics,
-                        w,
-                        s: 0,
-                        e: 0,
-                    };
-                    let mut s = *rr as usize;
-                    for pid in 0..k {
-                        let e = *rr.add(pid + 1) as usize;
-                        if e > s {
-                            t.s = s;
-                            t.e = e;
-                            L::visit(pid, &mut t);
+        let mut b0 = 0;
+        while b0 < c.h_out {
+            fill_grid(c, input, scratch, (ws, rows, planes / (S * S)), b0);
+            let b1 = if b0 + band < c.h_out {
+                b0 + band
+            } else {
+                c.h_out
+            };
+            // Filter outer (its kept channels' grid rows stream through L1/L2 once per filter),
+            // tiles inner; measured faster than tile-outer orders with or without L1 channel
+            // blocks (docs/BENCHMARKS.md, "Pattern pruning").
+            for i in 0..c.c_out {
+                let f = *order.add(i) as usize;
+                let b = V::splat(*bias.add(f));
+                let out = output.add(f * plane);
+                let rr = runs.add(i * k);
+                let mut r0 = b0;
+                while r0 < b1 {
+                    let mut c0 = 0;
+                    while c0 < c.w_out {
+                        let mut t = Tile::<V, S, NV> {
+                            acc: [[b; NV]; MAX_R],
+                            x: scratch.add((r0 - b0) * ws + c0),
+                            cs: planes * rows * ws,
+                            ps: rows * ws,
+                            ws,
+                            ics,
+                            w,
+                            s: 0,
+                            e: 0,
+                        };
+                        let mut s = *rr as usize;
+                        for pid in 0..k {
+                            let e = *rr.add(pid + 1) as usize;
+                            if e > s {
+                                t.s = s;
+                                t.e = e;
+                                L::visit(pid, &mut t);
+                            }
+                            s = e;
                         }
-                        s = e;
+                        t.store(c, out, r0, c0);
+                        c0 += tw;
                     }
-                    t.store(c, out, r0, c0);
-                    c0 += tw;
+                    r0 += rt;
                 }
-                r0 += rt;
             }
+            b0 += band;
         }
     }
 }
@@ -667,7 +652,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const SH: bool, cons
 /// The register tile of one filter at stride `S`: `R = tile_rows(..)` rows × `NV` vectors of
 /// accumulators (the first `R` rows of `acc` are used) at grid `x`, and the run `[s, e)` of kept
 /// kernels the next `visit` adds.
-struct Tile<V: Simd, const S: usize, const SH: bool, const NV: usize> {
+struct Tile<V: Simd, const S: usize, const NV: usize> {
     acc: [[V; NV]; MAX_R],
     /// Grid of channel 0, phase 0, at the tile's first output pixel.
     x: *const f32,
@@ -697,9 +682,7 @@ const fn taps_of(m: u16) -> ([(usize, usize); TAPS], usize) {
     (taps, n)
 }
 
-impl<V: Simd, const S: usize, const SH: bool, const NV: usize> PatternVisitor
-    for Tile<V, S, SH, NV>
-{
+impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV> {
     // Const-bounded indices keep the accumulators in registers after unrolling.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
@@ -717,12 +700,8 @@ impl<V: Simd, const S: usize, const SH: bool, const NV: usize> PatternVisitor
                 for t in 0..nt {
                     let (ky, kx) = taps[t];
                     let wv = V::splat(*wk.add(t));
-                    let phase = (ky % S) * S + kx % S;
-                    let xt = if SH {
-                        xc.add((phase * (2 / S + 1) + kx / S) * self.ps + ky / S * self.ws)
-                    } else {
-                        xc.add(phase * self.ps + ky / S * self.ws + kx / S)
-                    };
+                    let copy = ((ky % S) * S + kx % S) * (2 / S + 1) + kx / S;
+                    let xt = xc.add(copy * self.ps + ky / S * self.ws);
                     for r in 0..rt {
                         let xr = xt.add(r * self.ws);
                         for v in 0..NV {
@@ -736,7 +715,7 @@ impl<V: Simd, const S: usize, const SH: bool, const NV: usize> PatternVisitor
     }
 }
 
-impl<V: Simd, const S: usize, const SH: bool, const NV: usize> Tile<V, S, SH, NV> {
+impl<V: Simd, const S: usize, const NV: usize> Tile<V, S, NV> {
     /// Stores rows `< h_out` and columns `< w_out` of the tile at output `(r0, c0)` of the
     /// channel plane `out`, with the activation.
     ///
@@ -952,7 +931,7 @@ mod tests {
             (24, 56, 2),
             (32, 28, 2),
             (12, 15, 2),
-            // A stride-1 grid past SHIFTED_MAX_BYTES (plain), a large stride-2 one (copies).
+            // Grids past GRID_BYTES: several bands.
             (64, 56, 1),
             (64, 112, 2),
         ]
@@ -960,7 +939,9 @@ mod tests {
         .enumerate()
         {
             let p = strided(c, 11, (hw, hw), 1, Act::Relu, st);
-            assert_eq!(shifted(&p), st == 2 || c < 64, "{p:?}");
+            let (r, nv) = tile(16, true, p.w_out);
+            let band = grid(&p, r, nv * 16, 16).1;
+            assert!(c < 64 || band < p.h_out, "{p:?}: several bands");
             let assign: Vec<u8> = (0..c * 11)
                 .map(|k| {
                     if k % 2 == 1 {
