@@ -501,12 +501,13 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     }
 }
 
-/// Copies the input into the zero-padded grid: per channel, `phases` planes of `rows × ws`;
-/// plane `(py, px)` (stride `st` = 1: only `(0, 0)`) at `(r, c)` holds the zero-padded input at
-/// `(st r + py, st c + px)`, i.e. input `(st r + py - pad_top, st c + px - pad_left)` or zero.
+/// Copies one band of the zero-padded input into the grid (see [`grid`]): per channel, per
+/// stride phase `(py, px)` (stride `st` = 1: only `(0, 0)`), `nd` copies of `rows × ws`; copy
+/// `dx` at `(r, j)` holds the zero-padded input at `(st (rb + r) + py, st (j + dx) + px)`, i.e.
+/// the input `pad_top` rows and `pad_left` columns before that, or zero outside it.
 ///
 /// # Safety
-/// `input` valid for `p.input_len()` reads; `dst` for `c_in * phases * rows * ws` writes, not
+/// `input` valid for `p.input_len()` reads; `dst` for `c_in * st² * nd * rows * ws` writes, not
 /// overlapping.
 unsafe fn fill_grid(
     p: &ConvParams,
