@@ -224,18 +224,28 @@ const fn many_regs<V: Simd>() -> bool {
 /// `r × tw` outputs reads `tw` columns of copy `kx / s` of phase `(ky % s, kx % s)`, rows
 /// `ky / s` on. The row stride is a multiple of the vector width, so with the grid 64-byte
 /// aligned every tap load is aligned. The grid covers a band of output rows at a time (a
-/// multiple of `r`, plus `2 / s` halo rows) that keeps it within [`GRID_BYTES`].
+/// multiple of `r`, at least `r`, plus `2 / s` halo rows) that keeps it within [`GRID_BYTES`]
+/// and within the size of one plain zero-padded copy of the input, so the copies cost no
+/// scratch beyond one band of `r` rows.
 const fn grid(p: &ConvParams, r: usize, tw: usize, lanes: usize) -> (usize, usize, usize) {
     let halo = 2 / p.sh;
     let ws = (p.w_out.div_ceil(tw) * tw).next_multiple_of(lanes);
     let planes = p.sh * p.sw * (halo + 1);
-    let fit = GRID_BYTES / (4 * p.c_in * planes * ws);
+    let all = p.h_out.div_ceil(r) * r;
+    // No more than one unshifted copy of the padded input would take (so the copies cost no
+    // scratch), nor more than GRID_BYTES.
+    let plain = 4 * p.c_in * p.sh * p.sw * (all + halo) * (p.w_out.div_ceil(tw) * tw + halo);
+    let budget = if plain < GRID_BYTES {
+        plain
+    } else {
+        GRID_BYTES
+    };
+    let fit = budget / (4 * p.c_in * planes * ws);
     let band = if fit >= halo + r {
         (fit - halo) / r * r
     } else {
         r
     };
-    let all = p.h_out.div_ceil(r) * r;
     (ws, if band < all { band } else { all }, planes)
 }
 
