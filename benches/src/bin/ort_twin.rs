@@ -145,7 +145,7 @@ fn cases() -> Vec<Case> {
         ),
         Case::of::<resnet18_pruned::Model>(
             "resnet18p",
-            "ResNet-18, 3×3 s1 convs pattern-pruned (8 patterns, connectivity 0.5)",
+            "ResNet-18, all 3×3 convs pattern-pruned (8 patterns, connectivity 0.5)",
             "compare/specs/resnet18_pruned.yaml",
             false,
         ),
