@@ -895,18 +895,29 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
     }
 }
 
-/// ns per MAC of the pattern-sparse kernel (4 MACs per kept kernel and output pixel): the
-/// direct kernel's [`COST_DIRECT_MAC`] times the sparse-loop efficiency factor 2.6 measured on
-/// C1–C3 (8 patterns, connectivity 0.5: 0.051–0.057 ns per pattern MAC against 0.021 dense in
-/// that session;
+/// ns per MAC of the stride-1 pattern-sparse kernel (4 MACs per kept kernel and output pixel):
+/// the direct kernel's [`COST_DIRECT_MAC`] times the sparse-loop efficiency factor measured on
+/// C1–C3 against the dense direct kernel in the same run (8 patterns, connectivity 0.5:
+/// 0.029–0.032 ns per pattern MAC against 0.011–0.013 dense, factor 2.5–2.8;
 /// `cargo bench --bench kernels -- pattern/`, docs/BENCHMARKS.md "Pattern pruning").
 pub const COST_PATTERN_MAC: f64 = COST_DIRECT_MAC * 2.6;
 
-/// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×
-/// COST_PATTERN_MAC`. `algo: auto` prunes a layer when this is below [`conv_cost`] of the
-/// cheapest dense algorithm.
+/// [`COST_PATTERN_MAC`] at stride 2: the same measurement on ResNet-18's layer2.0.conv1
+/// (64→128, 56×56 → 28×28) gives 0.045 ns per pattern MAC against 0.013 for the dense direct
+/// kernel on the same layer (factor 3.4: the stride-2 grid has four phases, so fewer of a
+/// kernel's tap loads share cache lines).
+pub const COST_PATTERN_MAC_S2: f64 = COST_DIRECT_MAC * 3.4;
+
+/// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×`
+/// [`COST_PATTERN_MAC`] (or [`COST_PATTERN_MAC_S2`] at stride 2). `algo: auto` prunes a layer
+/// when this is below [`conv_cost`] of the cheapest dense algorithm.
 pub fn pattern_cost(p: &PatternParams) -> f64 {
-    p.macs() as f64 * COST_PATTERN_MAC
+    let per_mac = if p.conv.sh == 2 {
+        COST_PATTERN_MAC_S2
+    } else {
+        COST_PATTERN_MAC
+    };
+    p.macs() as f64 * per_mac
 }
 
 /// The non-Winograd rule: 1×1 GEMM, depthwise, or direct.
