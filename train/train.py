@@ -17,14 +17,15 @@ The model is written so that PyTorch computes exactly what the compiled spec com
 - the gate sees exactly the tile's input window: conv 3×3 stride 2 pad 1 + ReLU, global max
   pool, dense(levels); argmax = level (0 = widest), softmax max = confidence.
 
-Training (the NeuLens way): one shared weight set; every step runs all width levels on whole
-images (the widest learns from the labels, narrower ones from the widest level's soft labels),
-plus one pass with a random level per tile (mixing levels as adaptive inference does). Then the
-gate: labels by match-label-raise on fresh training canvases (every tile starts at the widest
-level; in a random tile order, raise one tile's compression a step at a time while the
-prediction stays correct with the true class's probability at least --mlr-min-prob; the label is
-the last level that passed), loss = cross-entropy on those labels + 0.7 × compression (the
-expected MACs of the tile under the gate's softmax, relative to its widest micro-flow).
+Training (the NeuLens way): one shared weight set; after a widest-level warm-up, every step runs
+all width levels on whole images (the widest learns from the labels, narrower ones from the
+widest level's soft labels), plus two passes with mixed per-tile levels (one random, one shaped
+like a gate's decision: object tiles wide, the others narrow). Then the gate: labels per tile
+(by default the most compressed level whose logit change, with the other tiles at the widest,
+stays within --label-eps of the decision margin; greedy match-label-raise is --labels mlr), loss
+= class-balanced cross-entropy on those labels + 0.7 × compression (the expected MACs of the
+tile under the gate's softmax, relative to its widest micro-flow), and a threshold calibration
+on fresh training canvases (train/README.md).
 """
 
 import argparse
