@@ -351,7 +351,7 @@ pub fn run(name: &str) {
         ));
     }
     rows.push(evaluate(&m, &t, "gate", Some(Policy::Gate)));
-    for f in [0.5f32, 0.4, 0.35, 0.3] {
+    for f in [0.5f32, 0.45, 0.4, 0.35, 0.3] {
         rows.push(evaluate(
             &m,
             &t,
