@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "../specs/demo.yaml",
         "../specs/microflow_demo.yaml",
         "../specs/digits.yaml",
+        "../specs/fashion.yaml",
     ] {
         neulens::build::Model::new(spec).emit()?;
     }

@@ -17,14 +17,15 @@ The model is written so that PyTorch computes exactly what the compiled spec com
 - the gate sees exactly the tile's input window: conv 3×3 stride 2 pad 1 + ReLU, global max
   pool, dense(levels); argmax = level (0 = widest), softmax max = confidence.
 
-Training (the NeuLens way): one shared weight set; every step runs all width levels on whole
-images (the widest learns from the labels, narrower ones from the widest level's soft labels),
-plus one pass with a random level per tile (mixing levels as adaptive inference does). Then the
-gate: labels by match-label-raise on fresh training canvases (every tile starts at the widest
-level; in a random tile order, raise one tile's compression a step at a time while the
-prediction stays correct with the true class's probability at least --mlr-min-prob; the label is
-the last level that passed), loss = cross-entropy on those labels + 0.7 × compression (the
-expected MACs of the tile under the gate's softmax, relative to its widest micro-flow).
+Training (the NeuLens way): one shared weight set; after a widest-level warm-up, every step runs
+all width levels on whole images (the widest learns from the labels, narrower ones from the
+widest level's soft labels), plus two passes with mixed per-tile levels (one random, one shaped
+like a gate's decision: object tiles wide, the others narrow). Then the gate: labels per tile
+(by default the most compressed level whose logit change, with the other tiles at the widest,
+stays within --label-eps of the decision margin; greedy match-label-raise is --labels mlr), loss
+= class-balanced cross-entropy on those labels + 0.7 × compression (the expected MACs of the
+tile under the gate's softmax, relative to its widest micro-flow), and a threshold calibration
+on fresh training canvases (train/README.md).
 """
 
 import argparse
@@ -249,6 +250,17 @@ def soft_ce(logits, target_probs):
     return -(target_probs * F.log_softmax(logits, 1)).sum(1).mean()
 
 
+def object_tiles(pos, blk, scale, min_overlap=3):
+    """[B, T] bool: which tiles' output blocks overlap the object (28×28 at `pos`) by at least
+    `min_overlap` input pixels in both directions (`scale` input pixels per split-map pixel)."""
+    side = blk * scale
+    lo = torch.arange(GRID) * side
+    y0, x0 = torch.from_numpy(pos[:, 0])[:, None], torch.from_numpy(pos[:, 1])[:, None]
+    oy = (torch.minimum(y0 + 28, lo + side) - torch.maximum(y0, lo)) >= min_overlap  # [B, GRID]
+    ox = (torch.minimum(x0 + 28, lo + side) - torch.maximum(x0, lo)) >= min_overlap
+    return (oy[:, :, None] & ox[:, None, :]).reshape(len(pos), GRID * GRID)
+
+
 def train_supernet(net, data, args, blk, rng):
     params = [p for n, p in net.named_parameters() if not n.startswith("gate.")]
     per_epoch = args.train_canvases // args.batch
@@ -270,10 +282,10 @@ def train_supernet(net, data, args, blk, rng):
         clutter = [(0, 1), (2, 4)][ep] if ep < 2 else (3, 6)
         if ep == args.warmup_epochs and not args.init:
             torch.save(net.state_dict(), os.path.join(WORK, f"{args.dataset}_warmup.pt"))
-        canv, lab, _ = make_canvases(data["train_objects"], data["train_labels"],
-                                     data["train_objects"], rng, n=args.train_canvases,
-                                     progress=f"epoch {ep + 1}/{args.epochs} canvases",
-                                     clutter=clutter)
+        canv, lab, pos = make_canvases(data["train_objects"], data["train_labels"],
+                                       data["train_objects"], rng, n=args.train_canvases,
+                                       progress=f"epoch {ep + 1}/{args.epochs} canvases",
+                                       clutter=clutter)
         perm = rng.permutation(len(canv))
         bar = tqdm(range(len(canv) // args.batch), desc=f"epoch {ep + 1}/{args.epochs} train",
                    unit="batch")
@@ -301,12 +313,25 @@ def train_supernet(net, data, args, blk, rng):
                 logits0 = net.tail(S[0]).float()
                 loss = F.cross_entropy(logits0, y)
                 soft = F.softmax(logits0.detach(), 1)
-                # The narrower levels share one unit of weight, so that they do not drown the
-                # widest level's labels (equal weights undid the warm-up).
+                # In-place distillation: every narrower level learns the widest level's soft
+                # labels, each with weight --narrow-weight (a total of 1 over the four levels
+                # undertrained them; more than that undid the warm-up in the first runs).
                 for l in range(1, L):
-                    loss = loss + soft_ce(net.tail(S[l]).float(), soft) / (L - 1)
-                lv = torch.from_numpy(rng.integers(0, L, size=(len(ii), GRID * GRID)))
+                    loss = loss + args.narrow_weight * soft_ce(net.tail(S[l]).float(), soft)
+                # Mixed levels, as adaptive inference stitches them: one pass with a random
+                # level per tile, and one shaped like a gate's decision (the tiles that hold the
+                # object at one of the three widest levels, the others at one of the two
+                # narrowest), so the tail learns to ignore narrow background tiles.
+                T = GRID * GRID
+                lv = torch.from_numpy(rng.integers(0, L, size=(len(ii), T)))
                 loss = loss + soft_ce(net.tail(mix(S, lv, blk)).float(), soft)
+                if args.object_mix > 0:
+                    obj = object_tiles(pos[ii], blk, IMAGE // (GRID * blk))
+                    wide = torch.from_numpy(rng.integers(0, 3, size=(len(ii), T)))
+                    narrow = torch.from_numpy(rng.integers(L - 2, L, size=(len(ii), T)))
+                    lv = torch.where(obj, wide, narrow)
+                    loss = loss + args.object_mix * soft_ce(net.tail(mix(S, lv, blk)).float(),
+                                                            soft)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -362,10 +387,74 @@ def mlr_labels(net, S, y, blk, min_prob, rng):
     return lv, valid
 
 
+@torch.no_grad()
+def independent_labels(net, S, y, blk, min_prob):
+    """Per tile, the most compressed level at which the image stays correct (true class with
+    probability ≥ min_prob) while every other tile runs at the widest level, every level up to it
+    passing too. A tile's label then depends on that tile alone (the greedy match-label-raise
+    order made the same tile's label depend on which tiles had been raised before it). Images the
+    widest level gets wrong are dropped (returned mask)."""
+    L, N = S.shape[0], S.shape[1]
+    T = GRID * GRID
+    lv = torch.zeros(N, T, dtype=torch.long)
+
+    def ok(levels):
+        p = F.softmax(tail_logits(net, S, levels, blk), 1)
+        return (p.argmax(1) == y) & (p.gather(1, y[:, None])[:, 0] >= min_prob)
+
+    base = torch.zeros(N, T, dtype=torch.long)
+    valid = ok(base)
+    for t in tqdm(range(T), desc="gate labels (per tile, others widest)", unit="tile"):
+        active = valid.clone()
+        for l in range(1, L):
+            trial = base.clone()
+            trial[:, t] = l
+            good = ok(trial) & active
+            lv[good, t] = l
+            active = good
+            if not active.any():
+                break
+    return lv, valid
+
+
+@torch.no_grad()
+def margin_labels(net, S, y, blk, eps):
+    """Per tile, the most compressed level whose effect on the logits stays small against the
+    decision margin: with every other tile at the widest level, max_k |z_k − z_k(widest)| ≤ eps ×
+    (top-1 − top-2 logit of the widest), for that level and every wider one. Below eps = 0.5 no
+    single tile can flip the prediction; a tile whose content the tail ignores (background,
+    clutter the max pool does not pick) gets the narrowest level, one that holds the object a
+    wider one. Images the widest level gets wrong are dropped (returned mask)."""
+    L, N = S.shape[0], S.shape[1]
+    T = GRID * GRID
+    base = torch.zeros(N, T, dtype=torch.long)
+    z0 = tail_logits(net, S, base, blk)
+    top2 = z0.topk(2, 1).values
+    margin = (top2[:, 0] - top2[:, 1]).clamp(min=1e-6)
+    valid = z0.argmax(1) == y
+    lv = torch.zeros(N, T, dtype=torch.long)
+    for t in tqdm(range(T), desc="gate labels (logit change vs margin)", unit="tile"):
+        active = valid.clone()
+        for l in range(1, L):
+            trial = base.clone()
+            trial[:, t] = l
+            d = (tail_logits(net, S, trial, blk) - z0).abs().amax(1) / margin
+            good = (d <= eps) & active
+            lv[good, t] = l
+            active = good
+            if not active.any():
+                break
+    return lv, valid
+
+
 def train_gate(net, x, labels, valid, tiles, tile_macs, args, rng):
     cost = torch.tensor([[m / row[0] for m in row] for row in tile_macs])  # [T, L]
     opt = torch.optim.Adam(net.gate.parameters(), lr=args.gate_lr)
     idx = torch.nonzero(valid)[:, 0].numpy()
+    # Optional class balance: weight each level's labels by (mean count / its count)^balance.
+    counts = torch.bincount(labels[valid].reshape(-1), minlength=len(LEVELS)).double()
+    cw = (counts.mean() / counts.clamp(min=1)) ** args.gate_balance
+    cw = (cw / (cw * counts).sum() * counts.sum()).float()
     steps = max(1, args.gate_epochs * (len(idx) // args.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.gate_lr, total_steps=steps,
                                                 pct_start=0.1)
@@ -377,7 +466,7 @@ def train_gate(net, x, labels, valid, tiles, tile_macs, args, rng):
             ii = torch.from_numpy(perm[b * args.batch: (b + 1) * args.batch])
             g = net.gate_logits(windows(x[ii], tiles))  # [B, T, L]
             lab = labels[ii]
-            rec = F.cross_entropy(g.reshape(-1, g.shape[-1]), lab.reshape(-1))
+            rec = F.cross_entropy(g.reshape(-1, g.shape[-1]), lab.reshape(-1), weight=cw)
             comp = (F.softmax(g, -1) * cost[None]).sum(-1).mean()
             loss = rec + args.compression * comp
             opt.zero_grad(set_to_none=True)
@@ -386,6 +475,44 @@ def train_gate(net, x, labels, valid, tiles, tile_macs, args, rng):
             sched.step()
             acc = (g.argmax(-1) == lab).float().mean().item()
             bar.set_postfix(rec=f"{rec.item():.3f}", comp=f"{comp.item():.3f}", acc=f"{acc:.3f}")
+
+
+@torch.no_grad()
+def calibrate_gate(net, data, tiles, blk, macs, args, rng):
+    """Moves the gate's decision threshold for the narrowest level: subtracts δ from that
+    level's bias (a grid 0, 0.25, …, 4), choosing the smallest δ whose accuracy on fresh
+    *training* canvases is within --calibrate-loss points of the dense model's on them. The gate
+    is trained with its compression term; this sets the operating point on the
+    accuracy/MACs curve without looking at the test set. Returns the chosen δ."""
+    dense, tail, tile_macs, gate_macs = macs
+    canv, lab, _ = make_canvases(data["train_objects"], data["train_labels"],
+                                 data["train_objects"], rng, n=args.calibrate_canvases,
+                                 progress="calibration canvases")
+    x, y = to_input(canv), torch.from_numpy(lab)
+    S = split_maps(net, x)
+    dense_acc = (tail_logits(net, S, torch.zeros(len(y), GRID * GRID, dtype=torch.long), blk)
+                 .argmax(1) == y).float().mean().item()
+    bias = net.gate.fc.bias
+    b0 = bias[-1].item()
+    chosen, rows = None, []
+    for k in range(17):
+        delta = 0.25 * k
+        bias[-1] = b0 - delta
+        lv, _ = gate_decisions(net, x, tiles)
+        acc = (tail_logits(net, S, lv, blk).argmax(1) == y).float().mean().item()
+        m = (torch.tensor([[tile_macs[t][int(l)] for t, l in enumerate(r)] for r in lv])
+             .sum(1).double().mean().item() + tail + sum(gate_macs)) / dense
+        rows.append({"delta": delta, "accuracy": acc, "macs_vs_dense": m})
+        print(f"calibration δ {delta:.2f}: {100 * acc:.2f} % (dense {100 * dense_acc:.2f} %) "
+              f"at {100 * m:.1f} % MACs")
+        if acc >= dense_acc - args.calibrate_loss / 100:
+            chosen = delta
+            break
+    if chosen is None:  # never within the allowance: the most accurate δ
+        chosen = max(rows, key=lambda r: r["accuracy"])["delta"]
+    bias[-1] = b0 - chosen
+    args.calibration = {"dense_accuracy": dense_acc, "chosen_delta": chosen, "sweep": rows}
+    return chosen
 
 
 @torch.no_grad()
@@ -475,25 +602,54 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dataset", choices=["digits", "fashion"])
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--warmup-epochs", type=int, default=6,
+    ap.add_argument("--epochs", type=int, default=32)
+    ap.add_argument("--warmup-epochs", type=int, default=16,
                     help="first epochs train the widest level alone (on labels)")
-    ap.add_argument("--train-canvases", type=int, default=4800, help="fresh canvases per epoch")
+    ap.add_argument("--train-canvases", type=int, default=9600, help="fresh canvases per epoch")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--joint-lr", type=float, default=5e-4)
+    ap.add_argument("--joint-lr", type=float, default=7e-4)
     ap.add_argument("--gate-canvases", type=int, default=8000)
-    ap.add_argument("--gate-epochs", type=int, default=8)
+    ap.add_argument("--gate-epochs", type=int, default=30)
     ap.add_argument("--gate-lr", type=float, default=1e-2)
     ap.add_argument("--compression", type=float, default=0.7, help="weight of the compression loss")
-    ap.add_argument("--mlr-min-prob", type=float, default=0.5)
+    ap.add_argument("--mlr-min-prob", type=float, default=0.7,
+                    help="gate labels: the true class must keep at least this probability")
+    ap.add_argument("--labels", choices=["mlr", "independent", "margin"], default="margin",
+                    help="gate labels: greedy match-label-raise; per tile with others widest, "
+                    "correct with --mlr-min-prob; per tile with others widest, logit change "
+                    "within --label-eps of the margin")
+    ap.add_argument("--label-eps", type=float, default=0.3)
+    ap.add_argument("--min-label", type=int, default=None,
+                    help="clamp gate labels to this level or narrower (1: never the widest); "
+                    "default 1 for fashion, 0 for digits")
+    ap.add_argument("--calibrate-loss", type=float, default=0.5,
+                    help="gate threshold: the accuracy (points) the gate may lose against dense "
+                    "on fresh training canvases (negative: no calibration)")
+    ap.add_argument("--calibrate-canvases", type=int, default=2000)
+    ap.add_argument("--gate-channels", type=int, default=GATE_CH)
+    ap.add_argument("--gate-kernel", type=int, default=GATE_K)
+    ap.add_argument("--gate-stride", type=int, default=GATE_S)
+    ap.add_argument("--gate-balance", type=float, default=0.5,
+                    help="class-balance exponent of the gate's cross-entropy (0 = none)")
+    ap.add_argument("--narrow-weight", type=float, default=0.5,
+                    help="distillation weight of each narrower level in the all-level epochs")
+    ap.add_argument("--object-mix", type=float, default=1.0,
+                    help="weight of the gate-shaped mixed pass (object tiles wide, others narrow)")
     ap.add_argument("--ship", type=int, default=256, help="test canvases shipped in specs/data")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--bf16", type=int, default=1, help="bf16 autocast for supernet training")
     ap.add_argument("--out", default=os.path.join(ROOT, "specs"))
     ap.add_argument("--load", help="skip supernet training: load these weights")
     ap.add_argument("--init", help="skip the warm-up: start from this warm-up checkpoint")
     args = ap.parse_args()
+    if args.min_label is None:
+        # Fashion's labels put 12 % of the tiles at the widest level although uniform 0.75 is as
+        # accurate as dense; without the widest level its gate spends MACs where they help.
+        args.min_label = {"digits": 0, "fashion": 1}[args.dataset]
+    # The gate's shape is read from these module constants by Net, macs_table and spec_yaml.
+    globals().update(GATE_CH=args.gate_channels, GATE_K=args.gate_kernel,
+                     GATE_S=args.gate_stride)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -510,21 +666,44 @@ def main():
 
     if args.load:
         if args.load.endswith(".pt"):
-            net.load_state_dict(torch.load(args.load))
+            sd = torch.load(args.load)
         else:
             from safetensors.torch import load_file
-            net.load_state_dict(load_file(args.load))
+            sd = load_file(args.load)
+        # The gate keeps its seeded initialisation (the same as in a full run, where supernet
+        # training does not touch it), so its shape may differ from the checkpoint's.
+        sd = {k: v for k, v in sd.items() if not k.startswith("gate.")}
+        net.load_state_dict(sd, strict=False)
     else:
         train_supernet(net, data, args, blk, rng)
+        # The supernet with the untrained gate: `--load` on it redoes only the gate stage
+        # (which draws from its own seeded generator, so it equals the full run's).
+        torch.save(net.state_dict(), os.path.join(WORK, f"{args.dataset}_supernet.pt"))
     net.eval()
+    t_super = time.time() - t0
+    rng = np.random.default_rng(args.seed + 1000)
 
     # Gate: labels on fresh training canvases, then train.
     canv, lab, _ = make_canvases(data["train_objects"], data["train_labels"],
                                  data["train_objects"], rng, n=args.gate_canvases,
                                  progress="gate canvases")
     xg, yg = to_input(canv), torch.from_numpy(lab)
-    S = split_maps(net, xg)
-    labels, valid = mlr_labels(net, S, yg, blk, args.mlr_min_prob, rng)
+    # Labels depend only on the supernet and the seeded gate canvases: cache them per checkpoint.
+    key = (f"{args.labels}_{args.mlr_min_prob if args.labels != 'margin' else args.label_eps}"
+           f"_{args.gate_canvases}_{args.seed}")
+    cache = os.path.join(WORK, f"{args.dataset}_labels_{key}.pt")
+    S = split_maps(net, xg) if not (args.load and os.path.exists(cache)) else None
+    if S is None:
+        labels, valid = torch.load(cache)
+    elif args.labels == "mlr":
+        labels, valid = mlr_labels(net, S, yg, blk, args.mlr_min_prob, rng)
+    elif args.labels == "independent":
+        labels, valid = independent_labels(net, S, yg, blk, args.mlr_min_prob)
+    else:
+        labels, valid = margin_labels(net, S, yg, blk, args.label_eps)
+    if S is not None:
+        torch.save((labels, valid), cache)
+    labels = labels.clamp(min=args.min_label)
     del S
     hist = torch.bincount(labels[valid].reshape(-1), minlength=len(LEVELS)).tolist()
     print(f"gate labels: {int(valid.sum())} of {len(valid)} canvases correct at the widest level; "
@@ -532,8 +711,11 @@ def main():
     if not args.load or args.gate_epochs > 0:
         train_gate(net, xg, labels, valid, tiles, tile_macs, args, rng)
 
+    if args.calibrate_loss >= 0:
+        calibrate_gate(net, data, tiles, blk, macs, args, rng)
+
     # Evaluation: the full held-out test set, then the shipped subset.
-    fractions = [0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3]
+    fractions = [0.6, 0.5, 0.45, 0.4, 0.35, 0.3]
     xt, yt = to_input(data["test_canvases"]), torch.from_numpy(data["test_labels"])
     full, *_ = evaluate(net, xt, yt, tiles, blk, macs, fractions)
     n = args.ship
@@ -543,6 +725,7 @@ def main():
         "dense_macs": dense, "tail_macs": tail, "gate_macs": sum(gate_macs),
         "tile_macs": tile_macs, "tile_windows": [[*t["in_rows"], *t["in_cols"]] for t in tiles],
         "gate_label_histogram": hist, "train_seconds": round(time.time() - t0, 1),
+        "supernet_seconds": round(t_super, 1),
         "test": full, "shipped": sub,
     }
 

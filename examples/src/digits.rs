@@ -1,8 +1,9 @@
 //! The demo people run first (`cargo run --release -p neulens-examples`): the trained NeuLens
 //! micro-flow supernet of `specs/digits.yaml` (cluttered MNIST digits on a 96×96 canvas, see
-//! train/README.md) on the 256 test canvases shipped in `specs/data/`. For the dense model, every
-//! uniform width level, the gate and the gate under budgets it prints accuracy, mean MACs, mean
-//! latency and the latency reduction against dense, all measured in this run, then writes an
+//! train/README.md) on the 256 test canvases shipped in `specs/data/`; `-- fashion` runs the same
+//! demo with `specs/fashion.yaml` (Fashion-MNIST items on the same canvases). For the dense model,
+//! every uniform width level, the gate and the gate under budgets it prints accuracy, mean MACs,
+//! mean latency and the latency reduction against dense, all measured in this run, then writes an
 //! accuracy-vs-latency plot and a picture of test canvases with each tile coloured by its level.
 
 use neulens::{Budget, Policy};
@@ -11,8 +12,80 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-mod model {
+mod digits_model {
     neulens::include_model!("digits");
+}
+mod fashion_model {
+    neulens::include_model!("fashion");
+}
+
+type Infer = fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Error>;
+/// Adaptive inference: (input, arena, output, policy) → (total MACs, level of each tile).
+type InferAdaptive =
+    fn(&[f32], &mut [f32], &mut [f32], Policy) -> Result<(u64, Vec<u8>), neulens::Error>;
+
+/// What the demo needs of one compiled trained model (the generated module's items).
+struct Trained {
+    /// The spec's name: `specs/<name>.yaml`, `specs/data/<name>_test.safetensors`.
+    name: &'static str,
+    classes: [&'static str; 10],
+    grid: usize,
+    level_fractions: &'static [f32],
+    macs: u64,
+    input_len: usize,
+    output_len: usize,
+    arena_len: usize,
+    infer: Infer,
+    infer_adaptive: InferAdaptive,
+}
+
+macro_rules! trained {
+    ($m:ident, $classes:expr) => {
+        Trained {
+            name: $m::NAME,
+            classes: $classes,
+            grid: $m::GRID,
+            level_fractions: &$m::LEVEL_FRACTIONS,
+            macs: $m::MACS,
+            input_len: $m::INPUT_LEN,
+            output_len: $m::OUTPUT_LEN,
+            arena_len: if $m::ARENA_LEN > $m::ADAPTIVE_ARENA_LEN {
+                $m::ARENA_LEN
+            } else {
+                $m::ADAPTIVE_ARENA_LEN
+            },
+            infer: $m::infer_slices,
+            infer_adaptive: |x, arena, out, p| {
+                $m::infer_adaptive_slices(x, arena, out, p)
+                    .map(|r| (r.total_macs, r.levels.to_vec()))
+            },
+        }
+    };
+}
+
+fn model(name: &str) -> Option<Trained> {
+    match name {
+        "digits" => Some(trained!(
+            digits_model,
+            ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+        )),
+        "fashion" => Some(trained!(
+            fashion_model,
+            [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot"
+            ]
+        )),
+        _ => None,
+    }
 }
 
 /// The shipped test canvases: images (u8 → x / 255, as in training) and labels.
@@ -22,8 +95,10 @@ struct TestSet {
     labels: Vec<usize>,
 }
 
-fn load_test_set() -> Result<TestSet, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/data/digits_test.safetensors");
+fn load_test_set(name: &str) -> Result<TestSet, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../specs/data")
+        .join(format!("{name}_test.safetensors"));
     let f = SafeTensorsFile::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let shape = f.shape("images").ok_or("no `images` tensor")?.to_vec();
     if shape.len() != 4 || shape[1..] != [1, 96, 96] {
@@ -75,35 +150,33 @@ struct Row {
 }
 
 /// Runs `policy` (None = the dense `infer`) over the set: three timed passes after a warm-up.
-fn evaluate(t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
-    let mut arena = vec![0f32; model::ARENA_LEN.max(model::ADAPTIVE_ARENA_LEN)];
-    let mut out = [0f32; model::OUTPUT_LEN];
+fn evaluate(m: &Trained, t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
+    let mut arena = vec![0f32; m.arena_len];
+    let mut out = vec![0f32; m.output_len];
     let mut correct = 0usize;
     let mut macs = 0u64;
     let mut levels = Vec::new();
     let mut pass = |record: bool| {
         let start = Instant::now();
         for i in 0..t.n {
-            let x: &[f32; model::INPUT_LEN] = t.images[i * model::INPUT_LEN..][..model::INPUT_LEN]
-                .try_into()
-                .expect("INPUT_LEN");
-            let m = match policy {
+            let x = &t.images[i * m.input_len..][..m.input_len];
+            let used = match policy {
                 None => {
-                    model::infer_slices(x, &mut arena, &mut out).expect("sizes");
-                    model::MACS
+                    (m.infer)(x, &mut arena, &mut out).expect("sizes");
+                    m.macs
                 }
                 Some(p) => {
-                    let r =
-                        model::infer_adaptive_slices(x, &mut arena, &mut out, p).expect("sizes");
+                    let (used, tile_levels) =
+                        (m.infer_adaptive)(x, &mut arena, &mut out, p).expect("sizes");
                     if record && levels.len() < 8 {
-                        levels.push(r.levels.to_vec());
+                        levels.push(tile_levels);
                     }
-                    r.total_macs
+                    used
                 }
             };
             if record {
                 correct += usize::from(argmax(&out) == t.labels[i]);
-                macs += m;
+                macs += used;
             }
         }
         start.elapsed().as_secs_f64()
@@ -121,7 +194,7 @@ fn evaluate(t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
 }
 
 /// An SVG scatter of accuracy against mean latency, one labelled point per row.
-fn plot_svg(rows: &[Row]) -> String {
+fn plot_svg(model: &Trained, rows: &[Row]) -> String {
     let (w, h, m) = (640.0, 420.0, 60.0);
     let max_ms = rows.iter().map(|r| r.ms).fold(0.0, f64::max) * 1.1;
     let (lo, hi) = (
@@ -137,12 +210,13 @@ fn plot_svg(rows: &[Row]) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">digits: accuracy vs mean latency (neulens, this machine)</text>\n\
+         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">{}: accuracy vs mean latency (neulens, this machine)</text>\n\
          <line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
          <line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>\n\
          <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">mean latency per image (ms)</text>\n\
          <text x=\"15\" y=\"{}\" transform=\"rotate(-90 15 {})\" text-anchor=\"middle\">accuracy (%)</text>\n",
         w / 2.0,
+        model.name,
         h - m,
         w - m,
         h - m,
@@ -188,7 +262,7 @@ fn plot_svg(rows: &[Row]) -> String {
 
 /// An SVG of the first test canvases (grey pixels) with each tile's output block outlined in the
 /// colour of the level the gate gave it (widest = red … narrowest = blue).
-fn tiles_svg(t: &TestSet, gate: &Row) -> String {
+fn tiles_svg(m: &Trained, t: &TestSet, gate: &Row) -> String {
     const COLOURS: [&str; 5] = ["#d7191c", "#fdae61", "#e6e600", "#abd9e9", "#2c7bb6"];
     let (side, scale, gap) = (96usize, 2usize, 12usize);
     let shown = gate.levels.len().min(8);
@@ -198,12 +272,12 @@ fn tiles_svg(t: &TestSet, gate: &Row) -> String {
         cell * shown + gap,
         side * scale + 3 * gap + 20
     );
-    let k = model::GRID;
+    let k = m.grid;
     for (n, levels) in gate.levels.iter().take(shown).enumerate() {
         let (ox, oy) = (gap + n * cell, gap);
         for yy in 0..side {
             for xx in 0..side {
-                let v = t.images[n * model::INPUT_LEN + yy * side + xx];
+                let v = t.images[n * m.input_len + yy * side + xx];
                 if v > 0.02 {
                     let g = 255 - (v.clamp(0.0, 1.0) * 255.0) as u8;
                     let _ = write!(
@@ -230,7 +304,7 @@ fn tiles_svg(t: &TestSet, gate: &Row) -> String {
             s,
             "<text x=\"{ox}\" y=\"{}\">label {}</text>",
             oy + side * scale + 15,
-            t.labels[n]
+            m.classes.get(t.labels[n]).copied().unwrap_or("?")
         );
     }
     let _ = writeln!(
@@ -242,9 +316,14 @@ fn tiles_svg(t: &TestSet, gate: &Row) -> String {
     s
 }
 
-/// The demo: the table, then the two pictures in `target/neulens-demo/`.
-pub fn run() {
-    let t = match load_test_set() {
+/// The demo for one trained model (`digits` or `fashion`): the table, then the two pictures in
+/// `target/neulens-demo/` (`<name>_accuracy_latency.svg`, `<name>_tiles.svg`).
+pub fn run(name: &str) {
+    let Some(m) = model(name) else {
+        eprintln!("unknown trained model `{name}`; choose digits or fashion");
+        std::process::exit(2);
+    };
+    let t = match load_test_set(m.name) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("cannot load the shipped test set: {e}");
@@ -252,28 +331,29 @@ pub fn run() {
         }
     };
     println!(
-        "model      {} (specs/digits.yaml, trained by train/train.py): {}×{} tiles, levels {:?}, isa {}",
-        model::NAME,
-        model::GRID,
-        model::GRID,
-        model::LEVEL_FRACTIONS,
+        "model      {0} (specs/{0}.yaml, trained by train/train.py): {1}×{1} tiles, levels {2:?}, isa {3}",
+        m.name,
+        m.grid,
+        m.level_fractions,
         neulens::active_isa().name()
     );
     println!(
-        "test set   {} cluttered 96×96 canvases (specs/data/digits_test.safetensors)",
-        t.n
+        "test set   {} cluttered 96×96 canvases (specs/data/{}_test.safetensors)",
+        t.n, m.name
     );
-    let mut rows = vec![evaluate(&t, "dense", None)];
-    for l in 0..model::LEVELS as u8 {
+    let mut rows = vec![evaluate(&m, &t, "dense", None)];
+    for (l, f) in m.level_fractions.iter().enumerate() {
         rows.push(evaluate(
+            &m,
             &t,
-            &format!("level {} ({})", l, model::LEVEL_FRACTIONS[l as usize]),
-            Some(Policy::Fixed(l)),
+            &format!("level {l} ({f})"),
+            Some(Policy::Fixed(l as u8)),
         ));
     }
-    rows.push(evaluate(&t, "gate", Some(Policy::Gate)));
-    for f in [0.5f32, 0.3, 0.25] {
+    rows.push(evaluate(&m, &t, "gate", Some(Policy::Gate)));
+    for f in [0.5f32, 0.45, 0.4, 0.35, 0.3] {
         rows.push(evaluate(
+            &m,
             &t,
             &format!("gate, budget {f}"),
             Some(Policy::Budget(Budget::Fraction(f))),
@@ -290,27 +370,28 @@ pub fn run() {
             r.name,
             r.accuracy,
             r.mean_macs,
-            r.mean_macs / model::MACS as f64,
+            r.mean_macs / m.macs as f64,
             r.ms,
             100.0 * (1.0 - r.ms / dense_ms)
         );
     }
     let dir = PathBuf::from("target/neulens-demo");
+    let (plot, tiles) = (
+        dir.join(format!("{}_accuracy_latency.svg", m.name)),
+        dir.join(format!("{}_tiles.svg", m.name)),
+    );
     let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("accuracy_latency.svg"), plot_svg(&rows)))
+        .and_then(|()| std::fs::write(&plot, plot_svg(&m, &rows)))
         .and_then(|()| {
             let gate = rows.iter().find(|r| r.name == "gate").expect("gate row");
-            std::fs::write(dir.join("tiles.svg"), tiles_svg(&t, gate))
+            std::fs::write(&tiles, tiles_svg(&m, &t, gate))
         });
     match written {
-        Ok(()) => println!(
-            "\nwrote {0}/accuracy_latency.svg and {0}/tiles.svg",
-            dir.display()
-        ),
+        Ok(()) => println!("\nwrote {} and {}", plot.display(), tiles.display()),
         Err(e) => eprintln!("cannot write the pictures to {}: {e}", dir.display()),
     }
     println!(
         "(the gate and the budget controller trade accuracy for MACs; train/README.md has the training \
-         numbers and where they fall short of the NeuLens targets)"
+         numbers and which NeuLens targets they meet)"
     );
 }

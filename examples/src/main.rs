@@ -1,5 +1,6 @@
 //! The README's run command: `cargo run --release -p neulens-examples [-- MODEL]`.
-//! Without an argument: the trained micro-flow demo (`digits`, see digits.rs). With a model name:
+//! Without an argument: the trained micro-flow demo (`digits`, see digits.rs; `fashion` is the
+//! same demo on Fashion-MNIST). With another model name:
 //! runs a model compiled from a shipped spec on a deterministic input and prints the output, the
 //! arena size and the time per inference.
 
@@ -26,14 +27,14 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "digits".to_string());
     match which.as_str() {
-        "digits" => digits::run(),
+        "digits" | "fashion" => digits::run(&which),
         "resnet8" => run::<resnet8::Model>("specs/resnet8.yaml"),
         "resnet18" => run::<resnet18::Model>("specs/resnet18.yaml"),
         "demo" => run::<demo::Model>("specs/demo.yaml"),
         "microflow_demo" => adaptive(),
         other => {
             eprintln!(
-                "unknown model `{other}`; choose digits, resnet8, resnet18, demo or microflow_demo"
+                "unknown model `{other}`; choose digits, fashion, resnet8, resnet18, demo or microflow_demo"
             );
             std::process::exit(2);
         }

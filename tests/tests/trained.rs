@@ -1,14 +1,15 @@
-// The trained micro-flow supernets (issue 7): specs/digits.yaml with the weights train/train.py
-// exported, checked on the test canvases it shipped in specs/data/ against the outputs PyTorch
-// computed for them (specs/fashion.yaml is still to be trained; its four tests are the same
-// functions with "fashion"):
+// The trained micro-flow supernets (issue 7): specs/digits.yaml and specs/fashion.yaml with the
+// weights train/train.py exported, each checked on the test canvases it shipped in specs/data/
+// against the outputs PyTorch computed for them (the same four functions for both models):
 // - the compiled dense model's logits equal PyTorch's (within 1e-4 relative) and its accuracy is
 //   the recorded one;
 // - every uniform width level (every tile at one level) equals PyTorch's sliced model;
 // - the tile windows and MAC tables are the ones training used;
-// - the compiled gate picks PyTorch's levels, and adaptive inference under the gate and under MAC
-//   budgets reproduces the accuracy and mean MACs recorded at training time;
-// - the savings training reached (see train/README.md for the numbers and the targets).
+// - the compiled gate picks PyTorch's levels (up to one image in a hundred with a near-tie), and
+//   adaptive inference under the gate and under MAC budgets reproduces the accuracy and mean
+//   MACs recorded at training time.
+// The savings themselves (which issue-7 targets are met) are in train/README.md and
+// docs/BENCHMARKS.md; these tests pin the exported numbers, they do not judge them.
 
 use neulens::{Budget, Policy};
 use neulens_codegen::weights::safetensors::SafeTensorsFile;
@@ -322,4 +323,24 @@ fn digits_tile_geometry_and_macs_are_the_ones_trained_with() {
 #[test]
 fn digits_gate_and_budgets_reproduce_training() {
     gate_and_budgets("digits");
+}
+
+#[test]
+fn fashion_dense_equals_pytorch() {
+    dense("fashion");
+}
+
+#[test]
+fn fashion_every_level_equals_pytorch() {
+    levels("fashion");
+}
+
+#[test]
+fn fashion_tile_geometry_and_macs_are_the_ones_trained_with() {
+    geometry("fashion");
+}
+
+#[test]
+fn fashion_gate_and_budgets_reproduce_training() {
+    gate_and_budgets("fashion");
 }
