@@ -104,6 +104,81 @@ pub(crate) unsafe fn gather(n: usize, src: *const f32, stride: usize, dst: *mut 
     }
 }
 
+/// Sets `n` floats at `p` to zero with vector stores (no call into `memset`: the rows of a
+/// grid are short, and a call per row costs more than the stores).
+///
+/// # Safety
+/// `p` valid for `n` writes; the CPU supports `V`'s ISA.
+#[inline(always)]
+pub(crate) unsafe fn zero_row<V: Simd>(n: usize, p: *mut f32) {
+    // SAFETY: full vectors while `i + LANES <= n`, then the `n - i < LANES` left.
+    unsafe {
+        let z = V::zero();
+        let mut i = 0;
+        while i + V::LANES <= n {
+            z.store(p.add(i));
+            i += V::LANES;
+        }
+        if i < n {
+            z.store_first(n - i, p.add(i));
+        }
+    }
+}
+
+/// One row of a zero-padded, stride-phase grid: `row[..lo]` and `row[hi..n]` zero,
+/// `row[lo + i] = src[i * st]` for `i < hi - lo`. Stride 1 is a vector copy and stride 2 a
+/// vector deinterleave (even elements of pairs of loads); other strides gather.
+///
+/// # Safety
+/// `lo <= hi <= n`; `row` valid for `n` writes; `src` valid for reads at `i * st` for
+/// `i < hi - lo` (and nothing past the last of them is read); the CPU supports `V`'s ISA.
+#[inline(always)]
+pub(crate) unsafe fn fill_row<V: Simd>(
+    row: *mut f32,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    src: *const f32,
+    st: usize,
+) {
+    let l = V::LANES;
+    // SAFETY: writes stay in `[0, n)`; reads below `(hi - lo - 1) * st + 1` floats of `src`
+    // (each branch checks what its vector reads against `avail`).
+    unsafe {
+        zero_row::<V>(lo, row);
+        let (d, k) = (row.add(lo), hi - lo);
+        let mut i = 0;
+        if st == 1 {
+            while i + l <= k {
+                V::load(src.add(i)).store(d.add(i));
+                i += l;
+            }
+            if i < k {
+                V::load_first(k - i, src.add(i)).store_first(k - i, d.add(i));
+            }
+        } else if st == 2 && k > 0 {
+            // Floats readable from `src`: up to and including the last element taken.
+            let avail = 2 * k - 1;
+            while 2 * (i + l) <= avail {
+                let s = src.add(2 * i);
+                V::deinterleave(V::load(s), V::load(s.add(l)))
+                    .0
+                    .store(d.add(i));
+                i += l;
+            }
+            if i < k {
+                let (s, r) = (src.add(2 * i), avail - 2 * i);
+                let a = V::load_first(if r < l { r } else { l }, s);
+                let b = V::load_first(r.saturating_sub(l), s.add(l));
+                V::deinterleave(a, b).0.store_first(k - i, d.add(i));
+            }
+        } else {
+            gather(k, src, st, d);
+        }
+        zero_row::<V>(n - hi, row.add(hi));
+    }
+}
+
 /// Output columns `[x0, x1)` for which the input column `ox * s + k - pad` lies in `[0, w_in)`.
 /// Returns `x0 >= x1` when no column is valid.
 #[inline(always)]
@@ -142,6 +217,47 @@ pub(crate) fn input_row(oy: usize, s: usize, k: usize, pad: usize, h_in: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec;
+
+    dispatch! {
+        /// [`fill_row`] on `isa` (test entry point).
+        unsafe fn fill_row_on(row: *mut f32, n: usize, lo: usize, hi: usize, src: *const f32, st: usize) => fill_row
+    }
+
+    #[test]
+    fn fill_row_zeroes_copies_and_gathers_on_every_isa() {
+        // Every split of rows up to 40 floats (past two AVX-512 vectors plus a tail) into
+        // zeros, data and zeros, at strides 1 (copy), 2 (deinterleave) and 3 (gather); the
+        // source holds exactly the floats read, and a NaN sentinel after the row must survive.
+        for isa in crate::Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            for st in 1..=3usize {
+                for n in 0..=40usize {
+                    for lo in 0..=n.min(3) {
+                        for hi in lo..=n {
+                            let k = hi - lo;
+                            let src: vec::Vec<f32> = (0..(k.max(1) - 1) * st + usize::from(k > 0))
+                                .map(|i| i as f32 + 1.0)
+                                .collect();
+                            let mut row = vec![f32::NAN; n + 1];
+                            // SAFETY: `row` holds n + 1 floats, `src` the (k - 1) * st + 1 read.
+                            unsafe {
+                                fill_row_on(isa, row.as_mut_ptr(), n, lo, hi, src.as_ptr(), st)
+                            };
+                            for (j, &v) in row[..n].iter().enumerate() {
+                                let want = if j < lo || j >= hi {
+                                    0.0
+                                } else {
+                                    src[(j - lo) * st]
+                                };
+                                assert_eq!(v, want, "{isa:?} st {st} n {n} lo {lo} hi {hi} at {j}");
+                            }
+                            assert!(row[n].is_nan(), "{isa:?} wrote past the row");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn valid_range_matches_brute_force() {

@@ -43,14 +43,25 @@ pub struct ConvParams {
 }
 
 impl ConvParams {
-    /// f32 of scratch memory [`conv2d`] needs (padded input copies, transformed tiles, ...);
-    /// the planner gives each conv its own arena range of this length, live only during the call.
+    /// f32 of scratch memory [`conv2d`] runs fastest with (padded input copies); the planner
+    /// gives each conv its own arena range of this length (or of [`ConvParams::min_scratch_len`]
+    /// under a tight arena budget), live only during the call.
     ///
     /// Depthwise: one input channel's grid (see `direct.rs`). 1x1 (stride 1, unpadded): none,
     /// or a zero-padded panel of `MAX_TW` pixels per input channel for planes smaller than
-    /// that. Otherwise one band of grid rows of all input channels. Grids carry `MAX_TW + kw`
-    /// floats of zeroed slack.
+    /// that. Otherwise one band of grid rows: of all input channels when one tile's rows of
+    /// them fit the L1 cache (no partial sums between channel blocks), else of a block of
+    /// channels. Grids carry `MAX_TW + kw` floats of zeroed slack.
     pub const fn scratch_len(&self) -> usize {
+        self.scratch(false)
+    }
+    /// The least scratch [`conv2d`] runs with: the grid in bands of fewer input channels,
+    /// whose partial sums are stored and reloaded between channel blocks (at most
+    /// [`ConvParams::scratch_len`]).
+    pub const fn min_scratch_len(&self) -> usize {
+        self.scratch(true)
+    }
+    const fn scratch(&self, least: bool) -> usize {
         if !self.is_sane() {
             return 0;
         }
@@ -63,6 +74,8 @@ impl ConvParams {
             } else {
                 0
             }
+        } else if least {
+            direct::band_min_scratch_len(self)
         } else {
             direct::band_scratch_len(self)
         }
@@ -229,11 +242,12 @@ dispatch! {
     /// # Safety
     /// `p` is valid ([`ConvParams::validate`]); `input` is valid for `p.input_len()` reads,
     /// `packed_w` for `p.packed_weight_len()` reads (from [`pack_conv_weights`]), `bias` for
-    /// `p.c_out` reads, `output` for `p.output_len()` writes, `scratch` for `p.scratch_len()`
-    /// reads and writes (may dangle when that is 0); `output` and `scratch` do not overlap each
-    /// other or the other buffers; `isa` is available on this CPU (an ISA of another
-    /// architecture runs the scalar twin).
-    pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => conv2d_impl
+    /// `p.c_out` reads, `output` for `p.output_len()` writes, `scratch` for `scratch_len`
+    /// reads and writes (may dangle when that is 0), with `scratch_len` at least
+    /// [`ConvParams::min_scratch_len`] (the kernel picks the fastest banding that fits it);
+    /// `output` and `scratch` do not overlap each other or the other buffers; `isa` is
+    /// available on this CPU (an ISA of another architecture runs the scalar twin).
+    pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_impl
 }
 
 /// Safe [`conv2d`] for convolutions that need no scratch (`p.scratch_len() == 0`); see
@@ -249,7 +263,8 @@ pub fn conv2d_checked(
     conv2d_scratch_checked(isa, p, input, packed_w, bias, output, &mut [])
 }
 
-/// Safe [`conv2d`]: checks parameters, slice lengths (scratch too) and ISA availability.
+/// Safe [`conv2d`]: checks parameters, slice lengths and ISA availability. `scratch` holds at
+/// least [`ConvParams::min_scratch_len`] floats ([`ConvParams::scratch_len`] runs fastest).
 pub fn conv2d_scratch_checked(
     isa: Isa,
     p: &ConvParams,
@@ -264,7 +279,13 @@ pub fn conv2d_scratch_checked(
     check_len("packed_w", p.packed_weight_len(), packed_w.len())?;
     check_len("bias", p.c_out, bias.len())?;
     check_len("output", p.output_len(), output.len())?;
-    check_len("scratch", p.scratch_len(), scratch.len())?;
+    if scratch.len() < p.min_scratch_len() {
+        return Err(KernelError::BadLength {
+            what: "scratch",
+            expected: p.min_scratch_len(),
+            found: scratch.len(),
+        });
+    }
     check_isa(isa)?;
     // SAFETY: lengths checked above, the `&mut` slices cannot alias each other or the shared
     // ones, params validated and ISA available.
@@ -277,6 +298,7 @@ pub fn conv2d_scratch_checked(
             bias.as_ptr(),
             output.as_mut_ptr(),
             scratch.as_mut_ptr(),
+            scratch.len(),
         )
     };
     Ok(())
@@ -292,13 +314,14 @@ unsafe fn conv2d_impl<V: Simd>(
     bias: *const f32,
     output: *mut f32,
     scratch: *mut f32,
+    scratch_len: usize,
 ) {
     // SAFETY: forwarded contract of `conv2d` (weights packed for the same path).
     unsafe {
         if p.is_depthwise() {
             direct::depthwise::<V>(p, input, w, bias, output, scratch);
         } else {
-            direct::conv::<V>(p, input, w, bias, output, scratch);
+            direct::conv::<V>(p, input, w, bias, output, scratch, scratch_len);
         }
     }
 }
@@ -352,13 +375,29 @@ mod tests {
         let mut packed = vec![0.0; p.packed_weight_len()];
         pack_conv_weights(p, &w, &mut packed).unwrap();
         let want = conv_ref(p, &x, &w, &b);
-        check_isas(&std::format!("{p:?}"), &want, p.act != Act::None, |isa| {
-            let mut out = vec![f32::NAN; p.output_len()];
-            // NaN scratch: a kernel that reads scratch it did not write shows up as NaN.
-            let mut scratch = vec![f32::NAN; p.scratch_len()];
-            conv2d_scratch_checked(isa, p, &x, &packed, &b, &mut out, &mut scratch).unwrap();
-            out
-        })
+        // Both bandings: the fast one (`scratch_len`) and, where it differs, the compact one.
+        let mut lens = vec![p.scratch_len()];
+        if p.min_scratch_len() != p.scratch_len() {
+            lens.push(p.min_scratch_len());
+        }
+        lens.iter()
+            .map(|&len| {
+                check_isas(
+                    &std::format!("{p:?} scratch {len}"),
+                    &want,
+                    p.act != Act::None,
+                    |isa| {
+                        let mut out = vec![f32::NAN; p.output_len()];
+                        // NaN scratch: a kernel that reads scratch it did not write shows up as NaN.
+                        let mut scratch = vec![f32::NAN; len];
+                        conv2d_scratch_checked(isa, p, &x, &packed, &b, &mut out, &mut scratch)
+                            .unwrap();
+                        out
+                    },
+                )
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]
@@ -517,12 +556,16 @@ mod tests {
             ((10, 9, 1), (61, 61), (3, 3), (2, 2), (0, 1, 1, 0)),
             ((12, 3, 1), (64, 64), (5, 5), (3, 3), (2, 2, 2, 2)),
             ((20, 4, 2), (50, 47), (3, 3), (1, 1), (1, 1, 1, 1)),
+            // The fast banding in bands of rows of all 16 channels.
+            ((16, 5, 1), (130, 97), (3, 3), (1, 1), (1, 1, 1, 1)),
         ];
-        let (mut blocked, mut banded) = (0, 0);
+        let (mut blocked, mut banded, mut fast_banded) = (0, 0, 0);
         for (i, &(c, hw, k, st, pad)) in cases.iter().enumerate() {
             let p = params(c, hw, k, st, pad, ACTS[i % 3]).unwrap();
-            let (kc, rows) = direct::band_dims(&p);
+            let (kc, rows) = direct::band_dims(&p, p.min_scratch_len());
             let g = direct::Grid::of(&p);
+            let fast = direct::band_dims(&p, p.scratch_len());
+            fast_banded += usize::from(fast.0 == p.c_in / p.groups && fast.1 < g.hq);
             blocked += usize::from(kc < p.c_in / p.groups);
             banded += usize::from(rows < g.hq);
             assert!(
@@ -531,7 +574,10 @@ mod tests {
             );
             run_case(&p, 700 + i as u64, &[]);
         }
-        assert!(blocked >= 5 && banded >= 3, "{blocked} {banded}");
+        assert!(
+            blocked >= 5 && banded >= 3 && fast_banded >= 1,
+            "{blocked} {banded} {fast_banded}"
+        );
     }
 
     #[test]

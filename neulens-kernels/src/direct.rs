@@ -9,7 +9,7 @@
 //! Weights are packed as `[group][oc / 8][py][px][ic][dy][dx][8]` (zero-filled past `c_out`),
 //! so the microkernel broadcasts the 8 (or `CONV_MR`) weights of a tap from consecutive floats.
 
-use crate::common::act_v;
+use crate::common::{act_v, fill_row, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -67,7 +67,7 @@ pub(crate) const fn grid_slack(p: &ConvParams) -> usize {
     MAX_TW + p.kw
 }
 
-/// Target size (f32) of one band of the grid: half the input, at least 8 KiB (big
+/// Target size (f32) of one band of the compact banding: half the input, at least 8 KiB (big
 /// layers get big channel blocks and bands; small models keep a small arena).
 const fn band_budget(p: &ConvParams) -> usize {
     let q = p.c_in * p.h_in * p.w_in / 2;
@@ -78,11 +78,30 @@ const fn band_budget(p: &ConvParams) -> usize {
     }
 }
 
-/// Banding of the grid path: `(kc, rows)`, input channels per block and grid rows per band (per
+/// Floats of one tile's working set (all input channels × the grid rows one tile reads) up to
+/// which the fast banding keeps every input channel in one block, so no partial sums are
+/// stored and reloaded between channel blocks: 48 KiB, the L1d of the CPUs measured. Small
+/// convs (micro-flow tiles, late small maps) run 15–20 % faster this way
+/// (docs/BENCHMARKS.md, "Grid fill and banding").
+const ONE_BLOCK_TILE_SET: usize = 12 * 1024;
+
+/// Target size (f32) of one band of the fast banding: 256 KiB, L2-resident.
+const ONE_BLOCK_BAND: usize = 64 * 1024;
+
+/// Grid rows (per phase) that one tile of any ISA reads: its taps' rows plus the rows its
+/// `MAX_TW` pixels span, at most the whole grid.
+const fn tile_rows(p: &ConvParams, g: &Grid) -> usize {
+    min(
+        1 + (p.kh - 1) / p.sh + ((p.kw - 1) / p.sw + MAX_TW).div_ceil(g.wq),
+        g.hq,
+    )
+}
+
+/// The compact banding: `(kc, rows)`, input channels per block and grid rows per band (per
 /// phase). `rows` is at least what one tile of any ISA reads (so every band holds a tile) and
 /// at most the whole grid; `kc` is a multiple of 8 (or all of `c_in / groups`, or fewer than 8)
-/// such that a block of `kc` channels x `rows` rows stays near the budget.
-pub(crate) const fn band_dims(p: &ConvParams) -> (usize, usize) {
+/// such that a block of `kc` channels x `rows` rows stays near [`band_budget`].
+const fn compact_dims(p: &ConvParams) -> (usize, usize) {
     let g = Grid::of(p);
     let cin_g = p.c_in / p.groups;
     let budget = band_budget(p);
@@ -102,20 +121,53 @@ pub(crate) const fn band_dims(p: &ConvParams) -> (usize, usize) {
             g.hq,
         );
     }
-    let rmin = min(
-        1 + (p.kh - 1) / p.sh + ((p.kw - 1) / p.sw + MAX_TW).div_ceil(g.wq),
-        g.hq,
-    );
+    let rmin = tile_rows(p, &g);
     let fit = budget / (kc_min * row);
     let rows = if fit > rmin { fit } else { rmin };
     (kc_min, min(rows, g.hq))
 }
 
-/// Scratch of the banded grid path: one band of one channel block plus slack.
-pub(crate) const fn band_scratch_len(p: &ConvParams) -> usize {
+/// The fast banding: every input channel in one block, in bands of rows near
+/// [`ONE_BLOCK_BAND`]; `None` when one tile's working set exceeds [`ONE_BLOCK_TILE_SET`].
+const fn one_block_dims(p: &ConvParams) -> Option<(usize, usize)> {
     let g = Grid::of(p);
-    let (kc, rows) = band_dims(p);
+    let cin_g = p.c_in / p.groups;
+    let row = g.npy * g.npx * g.wq;
+    let rmin = tile_rows(p, &g);
+    if cin_g * row * rmin > ONE_BLOCK_TILE_SET {
+        return None;
+    }
+    let fit = ONE_BLOCK_BAND / (cin_g * row);
+    Some((cin_g, min(if fit > rmin { fit } else { rmin }, g.hq)))
+}
+
+/// Scratch of a banding: one band of one channel block plus slack.
+const fn dims_scratch(p: &ConvParams, (kc, rows): (usize, usize)) -> usize {
+    let g = Grid::of(p);
     kc * g.npy * g.npx * rows * g.wq + grid_slack(p)
+}
+
+/// The banding the kernel runs with `scratch_len` floats of scratch (at least
+/// [`band_min_scratch_len`]): the fast one if it fits, else the compact one.
+pub(crate) const fn band_dims(p: &ConvParams, scratch_len: usize) -> (usize, usize) {
+    match one_block_dims(p) {
+        Some(d) if dims_scratch(p, d) <= scratch_len => d,
+        _ => compact_dims(p),
+    }
+}
+
+/// Scratch of the fast banding of the grid path (the compact one's when there is no fast one).
+pub(crate) const fn band_scratch_len(p: &ConvParams) -> usize {
+    match one_block_dims(p) {
+        Some(d) => dims_scratch(p, d),
+        None => dims_scratch(p, compact_dims(p)),
+    }
+}
+
+/// The least scratch the grid path runs with (the smaller of the two bandings).
+pub(crate) const fn band_min_scratch_len(p: &ConvParams) -> usize {
+    let (fast, compact) = (band_scratch_len(p), dims_scratch(p, compact_dims(p)));
+    min(fast, compact)
 }
 
 /// Packed length for the grid path: `groups * ceil(cout_g / 8) * 8 * cin_g * kh * kw`.
@@ -188,7 +240,7 @@ pub(crate) fn pack_depthwise(p: &ConvParams, oihw: &[f32], out: &mut [f32]) {
 /// valid for `nc * npy * npx * cap * wq + grid_slack(p)` writes and not overlapping `input`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn fill_grid(
+unsafe fn fill_grid<V: Simd>(
     p: &ConvParams,
     input: *const f32,
     c0: usize,
@@ -223,27 +275,18 @@ unsafe fn fill_grid(
                         let row = base.add((r - r0) * g.wq);
                         let y = r * p.sh + py;
                         if y < p.pad_top || y - p.pad_top >= p.h_in {
-                            core::ptr::write_bytes(row, 0, g.wq);
+                            zero_row::<V>(g.wq, row);
                             continue;
                         }
                         let srow = src.add((y - p.pad_top) * p.w_in);
-                        core::ptr::write_bytes(row, 0, lo);
-                        if hi > lo {
-                            let s0 = srow.add(lo * p.sw + px - p.pad_left);
-                            if p.sw == 1 {
-                                core::ptr::copy_nonoverlapping(s0, row.add(lo), hi - lo);
-                            } else {
-                                for i in 0..hi - lo {
-                                    *row.add(lo + i) = *s0.add(i * p.sw);
-                                }
-                            }
-                        }
-                        core::ptr::write_bytes(row.add(hi), 0, g.wq - hi);
+                        // Input column `lo * sw + px - pad_left >= 0` is the first one read.
+                        let s0 = srow.wrapping_add((lo * p.sw + px).wrapping_sub(p.pad_left));
+                        fill_row::<V>(row, g.wq, lo, hi, s0, p.sw);
                     }
                 }
             }
         }
-        core::ptr::write_bytes(dst.add(nc * cl), 0, grid_slack(p));
+        zero_row::<V>(grid_slack(p), dst.add(nc * cl));
     }
 }
 
@@ -475,8 +518,8 @@ unsafe fn store<V: Simd, const MR: usize, const NV: usize>(
 /// Direct / 1x1 convolution with the ISA's register tile (`CONV_MR x CONV_NV`).
 ///
 /// # Safety
-/// Contract of `conv2d` with weights from [`pack`] and `scratch` of `p.scratch_len()`;
-/// `p` is not depthwise.
+/// Contract of `conv2d` with weights from [`pack`] and `scratch` of `scratch_len >=
+/// p.min_scratch_len()` floats; `p` is not depthwise.
 #[inline(always)]
 pub(crate) unsafe fn conv<V: Simd>(
     p: &ConvParams,
@@ -485,20 +528,21 @@ pub(crate) unsafe fn conv<V: Simd>(
     bias: *const f32,
     output: *mut f32,
     scratch: *mut f32,
+    scratch_len: usize,
 ) {
     // SAFETY: forwarded contract; every arm's tile width is at most `MAX_TW`.
     unsafe {
         match (V::CONV_MR, V::CONV_NV) {
             (8, 3) if 3 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 8, 3>(p, input, w, bias, output, scratch)
+                conv_mr_nv::<V, 8, 3>(p, input, w, bias, output, scratch, scratch_len)
             }
             (4, 3) if 3 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 4, 3>(p, input, w, bias, output, scratch)
+                conv_mr_nv::<V, 4, 3>(p, input, w, bias, output, scratch, scratch_len)
             }
             (4, 2) if 2 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 4, 2>(p, input, w, bias, output, scratch)
+                conv_mr_nv::<V, 4, 2>(p, input, w, bias, output, scratch, scratch_len)
             }
-            _ => conv_mr_nv::<V, 1, 1>(p, input, w, bias, output, scratch),
+            _ => conv_mr_nv::<V, 1, 1>(p, input, w, bias, output, scratch, scratch_len),
         }
     }
 }
@@ -516,6 +560,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
     bias: *const f32,
     output: *mut f32,
     scratch: *mut f32,
+    scratch_len: usize,
 ) {
     let tw = NV * V::LANES;
     let cin_g = p.c_in / p.groups;
@@ -576,7 +621,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
             }
             return;
         }
-        let (kc, rows) = band_dims(p);
+        let (kc, rows) = band_dims(p, scratch_len);
         let nkb = cin_g.div_ceil(kc);
         let pl = rows * g.wq;
         let nq = p.h_out * g.wq;
@@ -599,7 +644,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
                 for kb in 0..nkb {
                     let ic0 = kb * kc;
                     let nc = min(kc, cin_g - ic0);
-                    fill_grid(p, input, grp * cin_g + ic0, nc, (r0, r1, rows), scratch);
+                    fill_grid::<V>(p, input, grp * cin_g + ic0, nc, (r0, r1, rows), scratch);
                     let s = Src {
                         cin: nc,
                         cin_total: cin_g,
@@ -737,7 +782,7 @@ pub(crate) unsafe fn depthwise<V: Simd>(
     // `tile`); output channel `oc < c_out` is written at its valid pixels only.
     unsafe {
         for c in 0..p.c_in {
-            fill_grid(p, input, c, 1, (0, g.hq, g.hq), scratch);
+            fill_grid::<V>(p, input, c, 1, (0, g.hq, g.hq), scratch);
             for oc in c * mult..(c + 1) * mult {
                 let mut q0 = 0;
                 while q0 < nq {

@@ -307,11 +307,15 @@ fn body(plan: &Plan) -> Body {
                     params.push(conv_params_item(&id, p, input.len, output.len));
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
                     let sc = scratch_ptr(scratch);
-                    let sl = p.scratch_len();
-                    params.push(quote! {
-                        ::neulens::__private::static_assertions::const_assert!(#id.scratch_len() == #sl);
+                    // The planned scratch: the fast banding's, or the compact one's under a
+                    // tight arena budget; the kernel picks the banding that fits it.
+                    let sl = scratch.as_ref().map_or(0, |s| s.len);
+                    params.push(if sl == 0 {
+                        quote!(::neulens::__private::static_assertions::const_assert!(#id.min_scratch_len() == 0usize);)
+                    } else {
+                        quote!(::neulens::__private::static_assertions::const_assert!(#id.min_scratch_len() <= #sl);)
                     });
-                    quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o, #sc);)
+                    quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o, #sc, #sl);)
                 }
                 Kernel::Winograd {
                     p,

@@ -93,7 +93,8 @@ pub enum Kernel {
         weight: usize,
         bias: usize,
         output: BufRef,
-        /// `p.scratch_len()` f32 of arena, live only during this call (None when 0).
+        /// `p.scratch_len()` (or `p.min_scratch_len()` in a compact plan) f32 of arena, live
+        /// only during this call (None when 0).
         scratch: Option<BufRef>,
     },
     /// Winograd convolution; `weight` holds `U = G g Gᵀ` packed by `winograd::pack_weights`.
@@ -296,8 +297,9 @@ impl Plan {
 
 /// Plans a lowered graph (batchnorm already folded). Fails only on the arena budget.
 ///
-/// When `algo: auto` picked Winograd somewhere and the plan then exceeds the arena budget, the
-/// model is planned again without automatic Winograd (its scratch is what grew the arena); if
+/// When the plan exceeds the arena budget, the model is planned again compactly: without
+/// automatic Winograd, and with the direct kernels' least scratch
+/// ([`ConvParams::min_scratch_len`]: input-channel blocks instead of all channels at once). If
 /// that fails too, its error (the smaller arena) is the one reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     let mut blob = Blob::default();
@@ -310,8 +312,8 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
 /// empty; the offsets in its kernels point into `blob`).
 pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mark = blob.data.len();
-    match plan_with(g, true, blob) {
-        Err(_) if g.arena_budget.is_some() && auto_picks_winograd(g) => {
+    match plan_with(g, false, blob) {
+        Err(_) if g.arena_budget.is_some() => {
             // Tensors of the failed attempt stay in the blob only if also used by the retry.
             blob.data.truncate(mark);
             blob.index.retain(|_, offs| {
@@ -319,24 +321,13 @@ pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
                 !offs.is_empty()
             });
             blob.lens.retain(|&o, _| o < mark);
-            plan_with(g, false, blob)
+            plan_with(g, true, blob)
         }
         r => r,
     }
 }
 
-/// Whether `algo: auto` chooses Winograd for some conv of `g`.
-fn auto_picks_winograd(g: &Graph) -> bool {
-    g.nodes.iter().enumerate().any(|(i, n)| match &n.op {
-        Op::Conv(c) if c.algo == AlgoRequest::Auto => matches!(
-            choose_conv_algo(&conv_params(g, i, c), c.algo),
-            ConvAlgo::Winograd(_)
-        ),
-        _ => false,
-    })
-}
-
-fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Diagnostics> {
+fn plan_with(g: &Graph, compact: bool, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
     // The algorithm of every conv (with the cost model's reason).
     let algos: Vec<Option<(ConvAlgo, String)>> = g
@@ -361,7 +352,7 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
                     None => why,
                 };
                 Some(match a {
-                    ConvAlgo::Winograd(_) if !auto_winograd && c.algo == AlgoRequest::Auto => (
+                    ConvAlgo::Winograd(_) if compact && c.algo == AlgoRequest::Auto => (
                         ConvAlgo::Direct,
                         "winograd scratch would exceed the arena budget".to_string(),
                     ),
@@ -381,6 +372,7 @@ fn plan_with(g: &Graph, auto_winograd: bool, blob: &mut Blob) -> Result<Plan, Di
                 winograd::scratch_len(&conv_params(g, i, c), *t)
             }
             (Op::Conv(c), Some((ConvAlgo::Pattern, _))) => kpat::scratch_len(&conv_params(g, i, c)),
+            (Op::Conv(c), _) if compact => conv_params(g, i, c).min_scratch_len(),
             (Op::Conv(c), _) => conv_params(g, i, c).scratch_len(),
             _ => 0,
         })

@@ -60,6 +60,19 @@ impl Simd for Avx2 {
         unsafe { Self(_mm256_min_ps(a.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX2 support. Within each 128-bit half the shuffle
+        // gives [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute (0, 2, 1, 3) orders the halves.
+        unsafe {
+            let e = _mm256_shuffle_ps::<0b10_00_10_00>(a.0, b.0);
+            let o = _mm256_shuffle_ps::<0b11_01_11_01>(a.0, b.0);
+            let fix = |v: __m256| {
+                _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+            };
+            (Self(fix(e)), Self(fix(o)))
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 8];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX2 and FMA support.

@@ -72,6 +72,30 @@ impl Simd for Avx512 {
         unsafe { Self(_mm512_min_ps(a.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn load_first(n: usize, p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for `n` reads; masked-off elements are
+        // not accessed (no fault), and AVX-512F support.
+        unsafe { Self(_mm512_maskz_loadu_ps(((1u32 << n) - 1) as __mmask16, p)) }
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, n: usize, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for `n` writes; masked-off elements are
+        // not written, and AVX-512F support.
+        unsafe { _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0) }
+    }
+    #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX-512F support.
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (
+                Self(_mm512_permutex2var_ps(a.0, even, b.0)),
+                Self(_mm512_permutex2var_ps(a.0, odd, b.0)),
+            )
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 16];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX-512F support.

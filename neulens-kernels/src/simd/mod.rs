@@ -121,6 +121,46 @@ pub trait Simd: Copy {
             Self::load(t.as_ptr())
         }
     }
+    /// Loads the first `n` floats at `p` into lanes `0..n` (the other lanes are zero): a
+    /// vector-wide tail read that never touches memory past `p + n`.
+    ///
+    /// # Safety
+    /// `p` is valid for `n` reads; `n <= LANES`; the CPU supports this ISA.
+    #[inline(always)]
+    unsafe fn load_first(n: usize, p: *const f32) -> Self {
+        // SAFETY: a prefix mask of `n` bits reads exactly `n` floats.
+        unsafe { Self::expand_load(((1u64 << n) - 1) as u32, p) }
+    }
+    /// Stores lanes `0..n` to the first `n` floats at `p` (the inverse of
+    /// [`Simd::load_first`]).
+    ///
+    /// # Safety
+    /// `p` is valid for `n` writes; `n <= LANES`; the CPU supports this ISA.
+    #[inline(always)]
+    unsafe fn store_first(self, n: usize, p: *mut f32) {
+        // SAFETY: a prefix mask of `n` bits writes exactly `n` floats.
+        unsafe { self.compress_store(((1u64 << n) - 1) as u32, p) }
+    }
+    /// Splits the `2 * LANES` consecutive floats held in `a` then `b` into their even-indexed
+    /// and odd-indexed elements, in order: `([x0, x2, …], [x1, x3, …])`.
+    ///
+    /// # Safety
+    /// The CPU supports this ISA.
+    #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        let (mut t, mut e, mut o) = ([0.0f32; 32], [0.0f32; 16], [0.0f32; 16]);
+        debug_assert!(Self::LANES <= 16);
+        // SAFETY: `t` holds 2 × LANES floats, `e` and `o` LANES each.
+        unsafe {
+            a.store(t.as_mut_ptr());
+            b.store(t.as_mut_ptr().add(Self::LANES));
+            for i in 0..Self::LANES {
+                e[i] = t[2 * i];
+                o[i] = t[2 * i + 1];
+            }
+            (Self::load(e.as_ptr()), Self::load(o.as_ptr()))
+        }
+    }
     /// Sum of all lanes.
     ///
     /// # Safety

@@ -63,6 +63,11 @@ impl Simd for Neon {
         unsafe { Self(vbslq_f32(vcltq_f32(a.0, b.0), a.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: NEON is baseline on aarch64.
+        unsafe { (Self(vuzp1q_f32(a.0, b.0)), Self(vuzp2q_f32(a.0, b.0))) }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         // SAFETY: NEON is baseline on aarch64.
         unsafe { vaddvq_f32(self.0) }

@@ -58,6 +58,26 @@ impl Simd for f32 {
         }
     }
     #[inline(always)]
+    unsafe fn load_first(n: usize, p: *const f32) -> Self {
+        if n == 0 {
+            0.0
+        } else {
+            // SAFETY: `n == 1`: the caller guarantees one valid read.
+            unsafe { *p }
+        }
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, n: usize, p: *mut f32) {
+        if n != 0 {
+            // SAFETY: `n == 1`: the caller guarantees one valid write.
+            unsafe { *p = self }
+        }
+    }
+    #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        (a, b)
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         self
     }

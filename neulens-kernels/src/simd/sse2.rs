@@ -60,6 +60,16 @@ impl Simd for Sse2 {
         unsafe { Self(_mm_min_ps(a.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: the caller guarantees SSE2 support.
+        unsafe {
+            (
+                Self(_mm_shuffle_ps::<0b10_00_10_00>(a.0, b.0)),
+                Self(_mm_shuffle_ps::<0b11_01_11_01>(a.0, b.0)),
+            )
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 4];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees SSE2 support.
