@@ -1157,6 +1157,62 @@ mod tests {
     }
 
     #[test]
+    fn a_tight_budget_falls_back_to_the_compact_direct_banding() {
+        // A 32-channel 3×3 stride-2 conv on a 24×24 map (the digits tail's c3): the fast
+        // banding keeps all 32 channels' grid rows; the compact one blocks them by 8.
+        let (cin, co) = (32, 48);
+        let mut g = graph(vec![
+            input(Shape::new(cin, 24, 24)),
+            node(
+                "c",
+                conv_op(
+                    co,
+                    [3, 3],
+                    [2, 2],
+                    Pad {
+                        top: 1,
+                        left: 1,
+                        bottom: 0,
+                        right: 0,
+                    },
+                    1,
+                    vec![0.1; co * cin * 9],
+                    None,
+                    cin,
+                ),
+                vec![0],
+                Shape::new(co, 12, 12),
+                Act::Relu,
+            ),
+        ]);
+        let p = match &g.nodes[1].op {
+            Op::Conv(c) => conv_params(&g, 1, c),
+            _ => unreachable!(),
+        };
+        assert!(p.min_scratch_len() < p.scratch_len(), "{p:?}");
+        let scratch_of = |pl: &Plan| {
+            pl.steps
+                .iter()
+                .flat_map(|s| &s.kernels)
+                .find_map(|k| match k {
+                    Kernel::Conv { scratch, .. } => Some(scratch.map_or(0, |b| b.len)),
+                    _ => None,
+                })
+                .expect("one conv")
+        };
+        let fast = plan(&g).unwrap();
+        assert_eq!(scratch_of(&fast), p.scratch_len());
+        g.arena_budget = Some((fast.arena_bytes() as u64 - 1, Loc::UNKNOWN));
+        let compact = plan(&g).unwrap();
+        assert_eq!(scratch_of(&compact), p.min_scratch_len());
+        let compact_bytes = compact.arena_bytes();
+        assert!(compact_bytes < fast.arena_bytes());
+        g.arena_budget = Some((compact_bytes as u64 - 1, Loc::UNKNOWN));
+        let e = plan(&g).unwrap_err().to_string();
+        assert!(e.contains(&format!("found {compact_bytes} bytes")), "{e}");
+    }
+
+    #[test]
     fn winograd_is_forced_or_chosen_by_cost() {
         let p = |c: usize, hw: usize, k: usize, s: usize| ConvParams {
             c_in: c,
