@@ -297,10 +297,10 @@ impl Plan {
 
 /// Plans a lowered graph (batchnorm already folded). Fails only on the arena budget.
 ///
-/// When the plan exceeds the arena budget, the model is planned again compactly: without
-/// automatic Winograd, and with the direct kernels' least scratch
-/// ([`ConvParams::min_scratch_len`]: input-channel blocks instead of all channels at once). If
-/// that fails too, its error (the smaller arena) is the one reported.
+/// When the plan exceeds the arena budget, the model is planned again with the direct kernels'
+/// least scratch ([`ConvParams::min_scratch_len`]: input-channel blocks instead of all
+/// channels at once), then also without automatic Winograd (its scratch is large). If the last
+/// attempt fails too, its error (the smallest arena) is the one reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     let mut blob = Blob::default();
     let mut p = plan_shared(g, &mut blob)?;
@@ -308,26 +308,39 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     Ok(p)
 }
 
+/// How much scratch memory a plan may spend on speed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scratch {
+    /// The direct kernels' fast banding (`scratch_len`), Winograd where the cost model picks it.
+    Fast,
+    /// The direct kernels' least scratch, Winograd where the cost model picks it.
+    LeastDirect,
+    /// The least scratch and no automatic Winograd.
+    Least,
+}
+
 /// `plan` with the weights added to a blob shared with other plans (`Plan::weights` is left
 /// empty; the offsets in its kernels point into `blob`).
 pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mark = blob.data.len();
-    match plan_with(g, false, blob) {
-        Err(_) if g.arena_budget.is_some() => {
-            // Tensors of the failed attempt stay in the blob only if also used by the retry.
-            blob.data.truncate(mark);
-            blob.index.retain(|_, offs| {
-                offs.retain(|&o| o < mark);
-                !offs.is_empty()
-            });
-            blob.lens.retain(|&o, _| o < mark);
-            plan_with(g, true, blob)
+    let mut r = plan_with(g, Scratch::Fast, blob);
+    for mode in [Scratch::LeastDirect, Scratch::Least] {
+        if r.is_ok() || g.arena_budget.is_none() {
+            break;
         }
-        r => r,
+        // Tensors of the failed attempt stay in the blob only if also used by the retry.
+        blob.data.truncate(mark);
+        blob.index.retain(|_, offs| {
+            offs.retain(|&o| o < mark);
+            !offs.is_empty()
+        });
+        blob.lens.retain(|&o, _| o < mark);
+        r = plan_with(g, mode, blob);
     }
+    r
 }
 
-fn plan_with(g: &Graph, compact: bool, blob: &mut Blob) -> Result<Plan, Diagnostics> {
+fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
     // The algorithm of every conv (with the cost model's reason).
     let algos: Vec<Option<(ConvAlgo, String)>> = g
@@ -352,10 +365,14 @@ fn plan_with(g: &Graph, compact: bool, blob: &mut Blob) -> Result<Plan, Diagnost
                     None => why,
                 };
                 Some(match a {
-                    ConvAlgo::Winograd(_) if compact && c.algo == AlgoRequest::Auto => (
-                        ConvAlgo::Direct,
-                        "winograd scratch would exceed the arena budget".to_string(),
-                    ),
+                    ConvAlgo::Winograd(_)
+                        if mode == Scratch::Least && c.algo == AlgoRequest::Auto =>
+                    {
+                        (
+                            ConvAlgo::Direct,
+                            "winograd scratch would exceed the arena budget".to_string(),
+                        )
+                    }
                     _ => (a, why),
                 })
             }
@@ -372,7 +389,7 @@ fn plan_with(g: &Graph, compact: bool, blob: &mut Blob) -> Result<Plan, Diagnost
                 winograd::scratch_len(&conv_params(g, i, c), *t)
             }
             (Op::Conv(c), Some((ConvAlgo::Pattern, _))) => kpat::scratch_len(&conv_params(g, i, c)),
-            (Op::Conv(c), _) if compact => conv_params(g, i, c).min_scratch_len(),
+            (Op::Conv(c), _) if mode != Scratch::Fast => conv_params(g, i, c).min_scratch_len(),
             (Op::Conv(c), _) => conv_params(g, i, c).scratch_len(),
             _ => 0,
         })
