@@ -179,6 +179,66 @@ pub(crate) unsafe fn fill_row<V: Simd>(
     }
 }
 
+/// One input row into both column phases of a stride-2 grid at once: the zero-padded row
+/// (`pad` zeros, then `w_in` input floats, then zeros) has its even elements in `rows[0]` and
+/// its odd ones in `rows[1]`, `wq` floats each. One pair of loads and one deinterleave serve
+/// both phases, and the loop-invariant counts let the masks be hoisted out of a row loop.
+///
+/// # Safety
+/// `src` valid for `w_in` reads; both rows valid for `wq` writes and not overlapping `src`
+/// or each other; the CPU supports `V`'s ISA.
+#[inline(always)]
+pub(crate) unsafe fn fill_row_s2<V: Simd>(
+    rows: [*mut f32; 2],
+    wq: usize,
+    src: *const f32,
+    w_in: usize,
+    pad: usize,
+) {
+    let l = V::LANES;
+    // Input column i is padded column i + pad: phase (i + pad) % 2, column (i + pad) / 2. The
+    // even input columns start at column `pad / 2` of phase `pad % 2`, the odd ones at
+    // `(pad + 1) / 2` of the other phase.
+    let (pe, ce) = (pad % 2, pad / 2);
+    let (po, co) = ((pad + 1) % 2, pad.div_ceil(2));
+    let ne = min(w_in.div_ceil(2), wq.saturating_sub(ce));
+    let no = min(w_in / 2, wq.saturating_sub(co));
+    // SAFETY: row writes below `wq` (`ce + ne <= wq`, `co + no <= wq`); reads below `w_in`.
+    unsafe {
+        zero_row::<V>(wq, rows[0]);
+        zero_row::<V>(wq, rows[1]);
+        let (de, dd) = (rows[pe].add(ce), rows[po].add(co));
+        let mut k = 0;
+        while k < ne {
+            let r = w_in - 2 * k;
+            let (a, b) = if r >= 2 * l {
+                (V::load(src.add(2 * k)), V::load(src.add(2 * k + l)))
+            } else {
+                (
+                    V::load_first(min(r, l), src.add(2 * k)),
+                    V::load_first(r.saturating_sub(l), src.add(2 * k + l)),
+                )
+            };
+            let (e, o) = V::deinterleave(a, b);
+            e.store_first(min(l, ne - k), de.add(k));
+            if no > k {
+                o.store_first(min(l, no - k), dd.add(k));
+            }
+            k += l;
+        }
+    }
+}
+
+/// The smaller of `a` and `b` (const-friendly, no `Ord` import in the row helpers).
+#[inline(always)]
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 /// Output columns `[x0, x1)` for which the input column `ox * s + k - pad` lies in `[0, w_in)`.
 /// Returns `x0 >= x1` when no column is valid.
 #[inline(always)]
@@ -252,6 +312,56 @@ mod tests {
                                 assert_eq!(v, want, "{isa:?} st {st} n {n} lo {lo} hi {hi} at {j}");
                             }
                             assert!(row[n].is_nan(), "{isa:?} wrote past the row");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    dispatch! {
+        /// [`fill_row_s2`] on `isa` (test entry point).
+        unsafe fn fill_row_s2_on(rows: [*mut f32; 2], wq: usize, src: *const f32, w_in: usize, pad: usize) => fill_row_s2
+    }
+
+    #[test]
+    fn fill_row_s2_splits_the_padded_row_into_both_phases_on_every_isa() {
+        // Against the definition: phase px, column j holds padded column 2 j + px, i.e. input
+        // column 2 j + px - pad or zero; rows up to 40 input floats, grid rows shorter and
+        // longer than the input needs, 0 to 3 padding columns; NaN sentinels after each row.
+        for isa in crate::Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            for w_in in 0..=40usize {
+                for pad in 0..=3usize {
+                    for wq in [1, (w_in + pad).div_ceil(2), (w_in + pad) / 2 + 2, 21] {
+                        let wq = wq.max(1);
+                        let src: vec::Vec<f32> = (0..w_in).map(|i| i as f32 + 1.0).collect();
+                        let mut r0 = vec![f32::NAN; wq + 1];
+                        let mut r1 = vec![f32::NAN; wq + 1];
+                        // SAFETY: rows of wq + 1 floats, `src` of w_in.
+                        unsafe {
+                            fill_row_s2_on(
+                                isa,
+                                [r0.as_mut_ptr(), r1.as_mut_ptr()],
+                                wq,
+                                src.as_ptr(),
+                                w_in,
+                                pad,
+                            )
+                        };
+                        for (px, row) in [&r0, &r1].into_iter().enumerate() {
+                            for (j, &v) in row[..wq].iter().enumerate() {
+                                let x = (2 * j + px) as isize - pad as isize;
+                                let want = if x >= 0 && (x as usize) < w_in {
+                                    src[x as usize]
+                                } else {
+                                    0.0
+                                };
+                                assert_eq!(
+                                    v, want,
+                                    "{isa:?} w_in {w_in} pad {pad} wq {wq} px {px} j {j}"
+                                );
+                            }
+                            assert!(row[wq].is_nan(), "{isa:?} wrote past the row");
                         }
                     }
                 }

@@ -9,7 +9,7 @@
 //! Weights are packed as `[group][oc / 8][py][px][ic][dy][dx][8]` (zero-filled past `c_out`),
 //! so the microkernel broadcasts the 8 (or `CONV_MR`) weights of a tap from consecutive floats.
 
-use crate::common::{act_v, fill_row, zero_row};
+use crate::common::{act_v, fill_row, fill_row_s2, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -257,6 +257,22 @@ unsafe fn fill_grid<V: Simd>(
         for c in 0..nc {
             let src = input.add((c0 + c) * plane);
             for py in 0..g.npy {
+                if p.sw == 2 && g.npx == 2 {
+                    // Both column phases of each input row at once.
+                    let base = dst.add(c * cl + py * 2 * pl);
+                    for r in r0..r1 {
+                        let rows = [base.add((r - r0) * g.wq), base.add(pl + (r - r0) * g.wq)];
+                        let y = r * p.sh + py;
+                        if y < p.pad_top || y - p.pad_top >= p.h_in {
+                            zero_row::<V>(g.wq, rows[0]);
+                            zero_row::<V>(g.wq, rows[1]);
+                        } else {
+                            let srow = src.add((y - p.pad_top) * p.w_in);
+                            fill_row_s2::<V>(rows, g.wq, srow, p.w_in, p.pad_left);
+                        }
+                    }
+                    continue;
+                }
                 for px in 0..g.npx {
                     let base = dst.add(c * cl + (py * g.npx + px) * pl);
                     // Columns whose input column `col * sw + px - pad_left` is in [0, w_in).
