@@ -141,55 +141,90 @@ fn argmax(v: &[f32]) -> usize {
 /// One row of the table: a policy over the whole test set.
 struct Row {
     name: String,
+    policy: Option<Policy>,
     accuracy: f64,
     mean_macs: f64,
-    /// Mean ms per image (median of three timed passes over the set).
+    /// Mean ms per image (median of the timed passes over the set, see [`time_rows`]).
     ms: f64,
     /// Levels of each tile of the first images (for the tile picture).
     levels: Vec<Vec<u8>>,
 }
 
-/// Runs `policy` (None = the dense `infer`) over the set: three timed passes after a warm-up.
-fn evaluate(m: &Trained, t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
-    let mut arena = vec![0f32; m.arena_len];
-    let mut out = vec![0f32; m.output_len];
-    let mut correct = 0usize;
-    let mut macs = 0u64;
-    let mut levels = Vec::new();
-    let mut pass = |record: bool| {
-        let start = Instant::now();
-        for i in 0..t.n {
-            let x = &t.images[i * m.input_len..][..m.input_len];
-            let used = match policy {
-                None => {
-                    (m.infer)(x, &mut arena, &mut out).expect("sizes");
-                    m.macs
-                }
-                Some(p) => {
-                    let (used, tile_levels) =
-                        (m.infer_adaptive)(x, &mut arena, &mut out, p).expect("sizes");
-                    if record && levels.len() < 8 {
-                        levels.push(tile_levels);
-                    }
-                    used
-                }
-            };
-            if record {
-                correct += usize::from(argmax(&out) == t.labels[i]);
-                macs += used;
+/// Buffers of one model run.
+struct Bufs {
+    arena: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// One pass of `policy` (None = the dense `infer`) over the set; `each` sees every image's
+/// index, output, MACs and tile levels.
+fn pass(
+    m: &Trained,
+    t: &TestSet,
+    b: &mut Bufs,
+    policy: Option<Policy>,
+    mut each: impl FnMut(usize, &[f32], u64, Option<Vec<u8>>),
+) {
+    for i in 0..t.n {
+        let x = &t.images[i * m.input_len..][..m.input_len];
+        match policy {
+            None => {
+                (m.infer)(x, &mut b.arena, &mut b.out).expect("sizes");
+                each(i, &b.out, m.macs, None);
+            }
+            Some(p) => {
+                let (used, tile_levels) =
+                    (m.infer_adaptive)(x, &mut b.arena, &mut b.out, p).expect("sizes");
+                each(i, &b.out, used, Some(tile_levels));
             }
         }
-        start.elapsed().as_secs_f64()
+    }
+}
+
+/// Accuracy, mean MACs and tile levels of `policy` over the set (untimed; also the warm-up).
+fn evaluate(m: &Trained, t: &TestSet, name: &str, policy: Option<Policy>) -> Row {
+    let mut b = Bufs {
+        arena: vec![0f32; m.arena_len],
+        out: vec![0f32; m.output_len],
     };
-    pass(true);
-    let mut times = [pass(false), pass(false), pass(false)];
-    times.sort_by(f64::total_cmp);
+    let (mut correct, mut macs, mut levels) = (0usize, 0u64, Vec::new());
+    pass(m, t, &mut b, policy, |i, out, used, tl| {
+        correct += usize::from(argmax(out) == t.labels[i]);
+        macs += used;
+        if let Some(tl) = tl.filter(|_| levels.len() < 8) {
+            levels.push(tl);
+        }
+    });
     Row {
         name: name.to_string(),
+        policy,
         accuracy: 100.0 * correct as f64 / t.n as f64,
         mean_macs: macs as f64 / t.n as f64,
-        ms: times[1] * 1e3 / t.n as f64,
+        ms: f64::NAN,
         levels,
+    }
+}
+
+/// Times every row: `ROUNDS` rounds, each one pass of every row in turn, and each row's median
+/// pass. Interleaving the rows spreads a burst of load from other processes over all of them
+/// instead of one row's passes, so the ratios to the dense row stay fair.
+fn time_rows(m: &Trained, t: &TestSet, rows: &mut [Row]) {
+    const ROUNDS: usize = 7;
+    let mut b = Bufs {
+        arena: vec![0f32; m.arena_len],
+        out: vec![0f32; m.output_len],
+    };
+    let mut times = vec![Vec::with_capacity(ROUNDS); rows.len()];
+    for _ in 0..ROUNDS {
+        for (r, row) in rows.iter().enumerate() {
+            let start = Instant::now();
+            pass(m, t, &mut b, row.policy, |_, _, _, _| {});
+            times[r].push(start.elapsed().as_secs_f64());
+        }
+    }
+    for (row, mut ts) in rows.iter_mut().zip(times) {
+        ts.sort_by(f64::total_cmp);
+        row.ms = ts[ROUNDS / 2] * 1e3 / t.n as f64;
     }
 }
 
@@ -359,6 +394,7 @@ pub fn run(name: &str) {
             Some(Policy::Budget(Budget::Fraction(f))),
         ));
     }
+    time_rows(&m, &t, &mut rows);
     let dense_ms = rows[0].ms;
     println!(
         "\n{:<22} {:>9} {:>12} {:>10} {:>10} {:>16}",
