@@ -413,23 +413,22 @@ unsafe fn tile<V: Simd, const MR: usize, const NV: usize>(
 /// store. `(0, 0)` when no lane is stored.
 #[inline(always)]
 fn lane_mask(lanes: usize, d: &Dst, qv: usize, oy: usize, ox: usize) -> (u32, usize) {
-    let (mut y, mut x) = (oy, ox);
+    // One step per grid row the vector touches (at most `lanes / wq + 2`), not per lane.
+    let lim = min(lanes, d.nq.saturating_sub(qv));
+    let (mut y, mut x, mut i) = (oy, ox, 0);
     let (mut mask, mut first) = (0u32, usize::MAX);
-    for i in 0..lanes {
-        if qv + i >= d.nq {
-            break;
-        }
+    while i < lim {
+        let row_end = min(lim, i + (d.wq - x));
         if x < d.w_out {
-            mask |= 1 << i;
+            let valid_end = min(row_end, i + (d.w_out - x));
+            mask |= (((1u64 << valid_end) - 1) & !((1u64 << i) - 1)) as u32;
             if first == usize::MAX {
                 first = y * d.w_out + x;
             }
         }
-        x += 1;
-        if x == d.wq {
-            x = 0;
-            y += 1;
-        }
+        i = row_end;
+        x = 0;
+        y += 1;
     }
     if mask == 0 {
         (0, 0)
