@@ -839,11 +839,17 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
 // convs look cheaper as Winograd); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
 // model". Not modelled: cold transformed weights inside a whole model.
 
-/// ns per MAC of the direct kernel (≈ 160 GFLOP/s on interior pixels).
-pub const COST_DIRECT_MAC: f64 = 0.0126;
+// Refit of the two direct terms after the vectorized grid fill and the one-block banding
+// (2026-11-28, fourth session; the Winograd terms are unchanged): the full grid's 32 shapes,
+// relative least squares, residuals within ±16 % from 16 channels up (−39 % on 8 channels ×
+// 8 px, whose per-tile overhead the model does not have); the picks then cost 0.4 % more than
+// the fastest on average, worst 5 % (the previous direct terms: 1.5 %, worst 26 %).
+
+/// ns per MAC of the direct kernel (≈ 200 GFLOP/s on interior pixels of big maps).
+pub const COST_DIRECT_MAC: f64 = 0.0097;
 /// Extra ns per MAC of an output pixel whose window overlaps the padding (the direct kernel's
-/// border path; 10–30 % of a small map's time).
-pub const COST_DIRECT_BORDER_MAC: f64 = 0.0084;
+/// border path, and the grid fill and partial vectors of small maps).
+pub const COST_DIRECT_BORDER_MAC: f64 = 0.0119;
 /// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
 /// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
 pub const COST_WINO_GEMM_MAC: f64 = 0.0098;
@@ -905,17 +911,18 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
 }
 
 /// ns per MAC of the stride-1 pattern-sparse kernel (4 MACs per kept kernel and output pixel):
-/// the direct kernel's [`COST_DIRECT_MAC`] times the sparse-loop efficiency factor measured on
-/// C1–C3 against the dense direct kernel in the same run (8 patterns, connectivity 0.5:
-/// 0.029–0.032 ns per pattern MAC against 0.011–0.013 dense, factor 2.5–2.8;
-/// `cargo bench --bench kernels -- pattern/`, docs/BENCHMARKS.md "Pattern pruning").
-pub const COST_PATTERN_MAC: f64 = COST_DIRECT_MAC * 2.6;
+/// measured on C1–C3 against the dense direct kernel in the same run (8 patterns, connectivity
+/// 0.5: 0.029–0.032 ns per pattern MAC against 0.011–0.013 dense, factor 2.5–2.8;
+/// `cargo bench --bench kernels -- pattern/`, docs/BENCHMARKS.md "Pattern pruning"). Kept at
+/// 2.6 × the direct cost per MAC of that calibration (0.0126), so the refit of
+/// [`COST_DIRECT_MAC`] on small maps does not move the pruning decisions on big layers.
+pub const COST_PATTERN_MAC: f64 = 0.0126 * 2.6;
 
 /// [`COST_PATTERN_MAC`] at stride 2: the same measurement on ResNet-18's layer2.0.conv1
 /// (64→128, 56×56 → 28×28) gives 0.045 ns per pattern MAC against 0.013 for the dense direct
-/// kernel on the same layer (factor 3.4: the stride-2 grid has four phases, so fewer of a
-/// kernel's tap loads share cache lines).
-pub const COST_PATTERN_MAC_S2: f64 = COST_DIRECT_MAC * 3.4;
+/// kernel on the same layer (factor 3.4 on the same 0.0126: the stride-2 grid has four phases,
+/// so fewer of a kernel's tap loads share cache lines).
+pub const COST_PATTERN_MAC_S2: f64 = 0.0126 * 3.4;
 
 /// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×`
 /// [`COST_PATTERN_MAC`] (or [`COST_PATTERN_MAC_S2`] at stride 2). `algo: auto` prunes a layer
