@@ -31,7 +31,7 @@
 //! vector as memory operand: no per-weight index and no branch in the inner loop. Activation at
 //! the store; partial vectors at the right edge are stored with a lane mask.
 
-use crate::common::{act_v, fill_row, zero_row};
+use crate::common::act_v;
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Isa, KernelError};
@@ -519,7 +519,7 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 /// # Safety
 /// `input` valid for `p.input_len()` reads; `dst` for `c_in * st² * nd * rows * ws` writes, not
 /// overlapping.
-unsafe fn fill_grid<V: Simd>(
+unsafe fn fill_grid(
     p: &ConvParams,
     input: *const f32,
     dst: *mut f32,
@@ -542,7 +542,7 @@ unsafe fn fill_grid<V: Simd>(
                             let row = base.add(r * ws);
                             let y = st * (rb + r) + py;
                             if y < p.pad_top || y - p.pad_top >= p.h_in {
-                                zero_row::<V>(ws, row);
+                                core::ptr::write_bytes(row, 0, ws);
                                 continue;
                             }
                             let srow = src.add((y - p.pad_top) * p.w_in);
@@ -558,9 +558,19 @@ unsafe fn fill_grid<V: Simd>(
                             };
                             let lo = first(-o);
                             let hi = first(p.w_in as isize - o).max(lo);
-                            // Input column st lo + o >= 0 is the first one read (when hi > lo).
-                            let s0 = srow.wrapping_offset((st * lo) as isize + o);
-                            fill_row::<V>(row, ws, lo, hi, s0, st);
+                            core::ptr::write_bytes(row, 0, lo);
+                            if hi > lo {
+                                // Input column st lo + o >= 0 is the first one read.
+                                let s0 = srow.add(((st * lo) as isize + o) as usize);
+                                if st == 1 {
+                                    core::ptr::copy_nonoverlapping(s0, row.add(lo), hi - lo);
+                                } else {
+                                    for j in 0..hi - lo {
+                                        *row.add(lo + j) = *s0.add(st * j);
+                                    }
+                                }
+                            }
+                            core::ptr::write_bytes(row.add(hi), 0, ws - hi);
                         }
                     }
                 }
@@ -600,7 +610,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
         let w = ics.add(p.kernels) as *const f32;
         let mut b0 = 0;
         while b0 < c.h_out {
-            fill_grid::<V>(c, input, scratch, (ws, rows, planes / (S * S)), b0);
+            fill_grid(c, input, scratch, (ws, rows, planes / (S * S)), b0);
             let b1 = if b0 + band < c.h_out {
                 b0 + band
             } else {

@@ -6,6 +6,9 @@
 //! cargo run --release -p neulens-benches --bin conv_calib            # full grid, ~2 min
 //! cargo run --release -p neulens-benches --bin conv_calib -- quick   # C1–C4 + a few small ones
 //! cargo run --release -p neulens-benches --bin conv_calib -- tiles   # the micro-flow tile convs
+//! # any one conv (3×3 stride 2 included; Winograd columns only where it applies):
+//! cargo run --release -p neulens-benches --bin conv_calib -- shape 32 24 24 48 12 12 3 2 1 1
+//! #                                            c_in h_in w_in c_out h_out w_out k stride pad_top pad_left
 //! ```
 //!
 //! Each time is the minimum over 3 alternating rounds of the median of ≥ 15 calls (minimum of
@@ -96,6 +99,36 @@ fn main() {
             shapes.push((String::new(), params(c, hw)));
         }
     }
+    if let Some(at) = std::env::args().position(|a| a == "shape") {
+        let a: Vec<usize> = std::env::args()
+            .skip(at + 1)
+            .map(|s| s.parse().expect("shape: ten numbers"))
+            .collect();
+        assert_eq!(
+            a.len(),
+            10,
+            "shape: c_in h_in w_in c_out h_out w_out k stride pad_top pad_left"
+        );
+        shapes = vec![(
+            "shape".to_string(),
+            ConvParams {
+                c_in: a[0],
+                h_in: a[1],
+                w_in: a[2],
+                c_out: a[3],
+                h_out: a[4],
+                w_out: a[5],
+                kh: a[6],
+                kw: a[6],
+                sh: a[7],
+                sw: a[7],
+                pad_top: a[8],
+                pad_left: a[9],
+                groups: 1,
+                act: Act::Relu,
+            },
+        )];
+    }
     if tiles {
         // The level-0 tile convs of specs/microflow_demo.yaml (b1a 17–19 px, b1b 16–17 px,
         // padding only on the image border side), 32 channels.
@@ -146,6 +179,7 @@ fn main() {
         let mut scratch = vec![0.0; p.scratch_len()];
         let mut us: Vec<(WinogradTile, Vec<f32>, Vec<f32>)> = WinogradTile::ALL
             .into_iter()
+            .filter(|_| wg::supported(&p))
             .map(|t| {
                 let mut u = vec![0.0; wg::packed_weight_len(&p, t)];
                 wg::pack_weights(&p, t, &weights, &mut u).expect("winograd weights pack");
@@ -199,16 +233,29 @@ fn main() {
                 .min_by(|&a, &b| v[a].total_cmp(&v[b]))
                 .expect("four algos")
         };
-        let est: Vec<f64> = algos.iter().map(|&a| conv_cost(&p, a)).collect();
+        let est: Vec<f64> = algos
+            .iter()
+            .map(|&a| match a {
+                ConvAlgo::Winograd(_) if !wg::supported(&p) => f64::INFINITY,
+                _ => conv_cost(&p, a),
+            })
+            .collect();
+        let us_ = |x: f64| {
+            if x.is_finite() {
+                format!("{:.1}", x / 1e3)
+            } else {
+                "–".to_string()
+            }
+        };
         let (fast, pick) = (argmin(&best), argmin(&est));
         println!(
-            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {}{} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {}{} | {} |",
             p.c_in,
             p.h_out,
-            best[0] / 1e3,
-            best[1] / 1e3,
-            best[2] / 1e3,
-            best[3] / 1e3,
+            us_(best[0]),
+            us_(best[1]),
+            us_(best[2]),
+            us_(best[3]),
             label(fast),
             label(pick),
             if best[pick] > best[fast] * 1.05 {
@@ -216,10 +263,7 @@ fn main() {
             } else {
                 String::new()
             },
-            est.iter()
-                .map(|e| format!("{:.1}", e / 1e3))
-                .collect::<Vec<_>>()
-                .join("/")
+            est.iter().map(|&e| us_(e)).collect::<Vec<_>>().join("/")
         );
     }
 }
