@@ -229,9 +229,9 @@ pub(crate) unsafe fn fill_row_s2<V: Simd>(
     }
 }
 
-/// The smaller of `a` and `b` (const-friendly, no `Ord` import in the row helpers).
+/// The smaller of `a` and `b`, usable in `const fn`s (the grid geometry of `direct.rs`).
 #[inline(always)]
-const fn min(a: usize, b: usize) -> usize {
+pub(crate) const fn min(a: usize, b: usize) -> usize {
     if a < b {
         a
     } else {

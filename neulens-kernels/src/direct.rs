@@ -9,7 +9,7 @@
 //! Weights are packed as `[group][oc / 8][py][px][ic][dy][dx][8]` (zero-filled past `c_out`),
 //! so the microkernel broadcasts the 8 (or `CONV_MR`) weights of a tap from consecutive floats.
 
-use crate::common::{act_v, fill_row, fill_row_s2, zero_row};
+use crate::common::{act_v, fill_row, fill_row_s2, min, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -20,14 +20,6 @@ pub(crate) const PACK_MR: usize = 8;
 pub(crate) const MAX_TW: usize = 64;
 /// Vectors of pixels per depthwise tile.
 const DW_NV: usize = 4;
-
-const fn min(a: usize, b: usize) -> usize {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
 
 /// Geometry of the grid of one input channel.
 #[derive(Clone, Copy, Debug)]
