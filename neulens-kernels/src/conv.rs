@@ -583,9 +583,10 @@ mod tests {
     #[test]
     fn grid_junk_columns_and_lane_edges() {
         // Row widths around every lane count, so grid rows (w + 2) put row breaks at every
-        // position inside a vector; c_out 1..9 around the tiles' 4 and 8 channels.
+        // position inside a vector; c_out 1..9 around the tiles' 4 and 8 channels, and 12 and
+        // 20 (a last block of 4 channels: the half-panel tile on 8-channel ISAs).
         for (i, &w) in EDGE.iter().enumerate() {
-            for &(co, k) in &[(1usize, 3usize), (7, 3), (9, 5), (8, 2)] {
+            for &(co, k) in &[(1usize, 3usize), (7, 3), (9, 5), (8, 2), (12, 3), (20, 3)] {
                 let pad = k / 2;
                 let p = params(
                     (6, co, 1),

@@ -338,7 +338,7 @@ struct Dst {
 // Const-bounded `j`/`v` indices keep the accumulators in registers after unrolling.
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn tile<V: Simd, const MR: usize, const NV: usize>(
+unsafe fn tile<V: Simd, const MR: usize, const NV: usize, const K: usize, const S: usize>(
     p: &ConvParams,
     g: &Grid,
     s: Src,
@@ -365,12 +365,24 @@ unsafe fn tile<V: Simd, const MR: usize, const NV: usize>(
         } else {
             acc = load::<V, MR, NV>(m, out, d, q0);
         }
+        // With `K > 0` the kernel is `K x K` with stride `S` (checked by `conv`): constant trip
+        // counts, so the tap loops below unroll.
+        let (kh, kw, sh, sw) = if K > 0 {
+            (K, K, S, S)
+        } else {
+            (p.kh, p.kw, p.sh, p.sw)
+        };
+        let (npy, npx) = if K > 0 {
+            (min(S, K), min(S, K))
+        } else {
+            (g.npy, g.npx)
+        };
         let mut taps_before = 0;
-        for py in 0..g.npy {
-            let ny = (p.kh - py).div_ceil(p.sh);
-            for px in 0..g.npx {
-                let nx = (p.kw - px).div_ceil(p.sw);
-                let xp = x.add((py * g.npx + px) * s.pl);
+        for py in 0..npy {
+            let ny = (kh - py).div_ceil(sh);
+            for px in 0..npx {
+                let nx = (kw - px).div_ceil(sw);
+                let xp = x.add((py * npx + px) * s.pl);
                 let mut wp = w.add(s.ws * (s.cin_total * taps_before + s.ic0 * ny * nx));
                 taps_before += ny * nx;
                 for ic in 0..s.cin {
@@ -537,19 +549,44 @@ pub(crate) unsafe fn conv<V: Simd>(
     scratch: *mut f32,
     scratch_len: usize,
 ) {
+    // SAFETY: forwarded contract; `conv_k`'s `K`, `S` match `p` (or are 0).
+    unsafe {
+        match (p.kh, p.kw, p.sh, p.sw) {
+            (3, 3, 1, 1) => conv_k::<V, 3, 1>(p, input, w, bias, output, scratch, scratch_len),
+            (3, 3, 2, 2) => conv_k::<V, 3, 2>(p, input, w, bias, output, scratch, scratch_len),
+            _ => conv_k::<V, 0, 0>(p, input, w, bias, output, scratch, scratch_len),
+        }
+    }
+}
+
+/// [`conv`] with the ISA's register tile, for a `K x K` kernel of stride `S` (or any with
+/// `K == 0`): the common 3x3 shapes get tap loops with constant trip counts.
+///
+/// # Safety
+/// As [`conv`], and `K == 0` or `p` is `K x K` with stride `S` on both axes.
+#[inline(always)]
+unsafe fn conv_k<V: Simd, const K: usize, const S: usize>(
+    p: &ConvParams,
+    input: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
     // SAFETY: forwarded contract; every arm's tile width is at most `MAX_TW`.
     unsafe {
         match (V::CONV_MR, V::CONV_NV) {
             (8, 3) if 3 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 8, 3>(p, input, w, bias, output, scratch, scratch_len)
+                conv_mr_nv::<V, 8, 3, K, S>(p, input, w, bias, output, scratch, scratch_len)
             }
             (4, 3) if 3 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 4, 3>(p, input, w, bias, output, scratch, scratch_len)
+                conv_mr_nv::<V, 4, 3, K, S>(p, input, w, bias, output, scratch, scratch_len)
             }
             (4, 2) if 2 * V::LANES <= MAX_TW => {
-                conv_mr_nv::<V, 4, 2>(p, input, w, bias, output, scratch, scratch_len)
+                conv_mr_nv::<V, 4, 2, K, S>(p, input, w, bias, output, scratch, scratch_len)
             }
-            _ => conv_mr_nv::<V, 1, 1>(p, input, w, bias, output, scratch, scratch_len),
+            _ => conv_mr_nv::<V, 1, 1, K, S>(p, input, w, bias, output, scratch, scratch_len),
         }
     }
 }
@@ -560,7 +597,7 @@ pub(crate) unsafe fn conv<V: Simd>(
 /// # Safety
 /// As [`conv`], and `NV * LANES <= MAX_TW`.
 #[inline(always)]
-unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
+unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize, const K: usize, const S: usize>(
     p: &ConvParams,
     input: *const f32,
     w: *const f32,
@@ -614,7 +651,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
                         core::ptr::write_bytes(row.add(plane), 0, tw - plane);
                     }
                     let sp = Src { cs: MAX_TW, ..s };
-                    k.blocks::<V, MR, NV>(grp, sp, scratch, d, 0);
+                    k.blocks::<V, MR, NV, 0, 0>(grp, sp, scratch, d, 0);
                     continue;
                 }
                 let mut q0 = 0;
@@ -622,7 +659,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
                     // The last tile is shifted back to end at the last pixel (it recomputes
                     // and rewrites a few pixels of the previous tile, identically).
                     let q = if q0 + tw > plane { plane - tw } else { q0 };
-                    k.blocks::<V, MR, NV>(grp, s, xg.add(q), d, q);
+                    k.blocks::<V, MR, NV, 0, 0>(grp, s, xg.add(q), d, q);
                     q0 += tw;
                 }
             }
@@ -675,11 +712,11 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize>(
                         // The grid's last pixels: only the vectors that hold any.
                         let left = nq - q;
                         if NV > 1 && left <= V::LANES {
-                            k.blocks::<V, MR, 1>(grp, s, x, d, q);
+                            k.blocks::<V, MR, 1, K, S>(grp, s, x, d, q);
                         } else if NV > 2 && left <= 2 * V::LANES {
-                            k.blocks::<V, MR, 2>(grp, s, x, d, q);
+                            k.blocks::<V, MR, 2, K, S>(grp, s, x, d, q);
                         } else {
-                            k.blocks::<V, MR, NV>(grp, s, x, d, q);
+                            k.blocks::<V, MR, NV, K, S>(grp, s, x, d, q);
                         }
                         q += tw;
                     }
@@ -706,7 +743,7 @@ impl Tiles<'_> {
     /// # Safety
     /// `x` and the output satisfy `tile`'s contract for this tile; `V`'s ISA available.
     #[inline(always)]
-    unsafe fn blocks<V: Simd, const MR: usize, const NV: usize>(
+    unsafe fn blocks<V: Simd, const MR: usize, const NV: usize, const K: usize, const S: usize>(
         &self,
         grp: usize,
         s: Src,
@@ -726,19 +763,19 @@ impl Tiles<'_> {
                 let mut j0 = 0;
                 while j0 < PACK_MR && ob * PACK_MR + j0 < cout_g {
                     let oc = grp * cout_g + ob * PACK_MR + j0;
-                    let m = min(MR, cout_g - (ob * PACK_MR + j0));
-                    tile::<V, MR, NV>(
-                        p,
-                        &self.g,
-                        s,
-                        x,
+                    let left = cout_g - (ob * PACK_MR + j0);
+                    let (wj, bj, oj) = (
                         wb.add(j0),
                         self.bias.add(oc),
-                        m,
                         self.output.add(oc * self.plane),
-                        d,
-                        q0,
                     );
+                    if MR == 8 && left <= 4 {
+                        // The last 1–4 channels (c_out = 12, 20, …: micro-flow widths):
+                        // half a panel instead of computing four zero channels.
+                        tile::<V, 4, NV, K, S>(p, &self.g, s, x, wj, bj, left, oj, d, q0);
+                        break;
+                    }
+                    tile::<V, MR, NV, K, S>(p, &self.g, s, x, wj, bj, min(MR, left), oj, d, q0);
                     j0 += MR;
                 }
             }
@@ -793,7 +830,7 @@ pub(crate) unsafe fn depthwise<V: Simd>(
             for oc in c * mult..(c + 1) * mult {
                 let mut q0 = 0;
                 while q0 < nq {
-                    tile::<V, 1, DW_NV>(
+                    tile::<V, 1, DW_NV, 0, 0>(
                         p,
                         &g,
                         s,

@@ -38,7 +38,13 @@ impl Simd for Avx512 {
     unsafe fn compress_store(self, mask: u32, p: *mut f32) {
         // SAFETY: the caller guarantees `p` is valid for `mask.count_ones()` writes (exactly
         // what `vcompressps` writes) and AVX-512F support.
-        unsafe { _mm512_mask_compressstoreu_ps(p.cast(), mask as __mmask16, self.0) }
+        // Compressing in a register and storing the first `n` lanes with a mask is faster on
+        // Intel cores than the memory form of `vcompressps` (which is microcoded there).
+        unsafe {
+            let packed = _mm512_maskz_compress_ps(mask as __mmask16, self.0);
+            let n = mask.count_ones();
+            _mm512_mask_storeu_ps(p.cast(), ((1u32 << n) - 1) as __mmask16, packed)
+        }
     }
     #[inline(always)]
     unsafe fn expand_load(mask: u32, p: *const f32) -> Self {
