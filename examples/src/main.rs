@@ -111,6 +111,20 @@ fn run<M: Model>(spec: &str) {
             sc.as_secs_f64() / median.as_secs_f64()
         );
     }
+    // The output shown and compared below is the active ISA's (the scalar run overwrote it).
+    M::infer_slices(&input, &mut arena, &mut output).expect("sizes come from the model's consts");
+    // Two threads (convolutions split by output channels), checked against one thread.
+    let mut arena2 = vec![0f32; M::threads_arena_len(2)];
+    let mut output2 = vec![0f32; M::OUTPUT_LEN];
+    let two = median_time(|| {
+        M::infer_threads(&input, &mut arena2, &mut output2, 2).expect("arena sized for 2 threads")
+    });
+    assert_eq!(output, output2, "2 threads must give the 1-thread result");
+    println!(
+        "2 threads  {:.3} ms per inference ({:.2}× one thread; same output)",
+        two.as_secs_f64() * 1e3,
+        median.as_secs_f64() / two.as_secs_f64()
+    );
     let mut top: Vec<(usize, f32)> = output.iter().copied().enumerate().collect();
     top.sort_by(|a, b| b.1.total_cmp(&a.1));
     print!("top-5      ");

@@ -250,6 +250,76 @@ dispatch! {
     pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_impl
 }
 
+/// Output channels `[oc0, oc1)` of part `part` of `parts` of a conv with `c_out` output
+/// channels: contiguous runs of whole 8-channel weight panels (the packing unit of the direct
+/// and the Winograd kernels), as even as that allows; empty for parts past the last panel.
+pub const fn channel_part(c_out: usize, part: usize, parts: usize) -> (usize, usize) {
+    let panels = c_out.div_ceil(direct::PACK_MR);
+    let parts = if parts == 0 { 1 } else { parts };
+    let (b0, b1) = (panels * part / parts, panels * (part + 1) / parts);
+    let (o0, o1) = (b0 * direct::PACK_MR, b1 * direct::PACK_MR);
+    (
+        if o0 < c_out { o0 } else { c_out },
+        if o1 < c_out { o1 } else { c_out },
+    )
+}
+
+/// Part `part` of `parts` of [`conv2d`]: the output channels of [`channel_part`] (a grouped or
+/// depthwise conv runs whole in part 0 and not at all in the others). `parts` threads, each
+/// with its own scratch, compute the whole convolution between two barriers; every part reads
+/// all of the input and writes only its own output channels.
+///
+/// # Safety
+/// The contract of [`conv2d`] for `p`, for each part; `scratch` is this part's own.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv2d_part(
+    isa: Isa,
+    p: &ConvParams,
+    (part, parts): (usize, usize),
+    input: *const f32,
+    packed_w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
+    let (o0, o1) = if p.groups == 1 {
+        channel_part(p.c_out, part, parts)
+    } else if part == 0 {
+        (0, p.c_out)
+    } else {
+        (0, 0)
+    };
+    if o0 >= o1 {
+        return;
+    }
+    let sub = ConvParams {
+        c_out: o1 - o0,
+        ..*p
+    };
+    // Packed panels of 8 output channels are `8 * c_in * kh * kw` consecutive floats (groups
+    // 1), and `o0` is a multiple of 8 (or 0); the scratch does not depend on `c_out`.
+    let per_channel = if p.groups == 1 {
+        p.c_in * p.kh * p.kw
+    } else {
+        0
+    };
+    // SAFETY: `sub` is `p` restricted to channels `o0..o1`, whose packed weights, bias and
+    // output planes start at the offsets below and lie inside the caller's buffers.
+    unsafe {
+        conv2d(
+            isa,
+            &sub,
+            input,
+            packed_w.add(o0 * per_channel),
+            bias.add(o0),
+            output.add(o0 * p.h_out * p.w_out),
+            scratch,
+            scratch_len,
+        )
+    }
+}
+
 /// Safe [`conv2d`] for convolutions that need no scratch (`p.scratch_len() == 0`); see
 /// [`conv2d_scratch_checked`] otherwise.
 pub fn conv2d_checked(
@@ -398,6 +468,87 @@ mod tests {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    #[test]
+    fn channel_parts_cover_every_panel_once() {
+        for c_out in [1, 7, 8, 9, 12, 20, 64, 100] {
+            for parts in 1..=5 {
+                let mut next = 0;
+                for part in 0..parts + 1 {
+                    let (o0, o1) = channel_part(c_out, part, parts);
+                    assert!(o0 <= o1 && o1 <= c_out, "{c_out} {part}/{parts}");
+                    if o0 < o1 {
+                        assert_eq!(o0, next, "{c_out} {part}/{parts}: contiguous");
+                        assert_eq!(o0 % 8, 0);
+                        next = o1;
+                    }
+                }
+                assert_eq!(next, c_out, "{c_out} in {parts} parts");
+            }
+        }
+    }
+
+    #[test]
+    fn parts_together_equal_the_whole_conv() {
+        // Every part with its own NaN scratch into one NaN-filled output: bitwise the output of
+        // one whole call (each channel is computed by the same code either way), for direct,
+        // strided, 1x1 and grouped convs, and channel counts that split unevenly.
+        let cases = [
+            params((5, 20, 1), (9, 11), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu),
+            params(
+                (6, 36, 1),
+                (13, 10),
+                (3, 3),
+                (2, 2),
+                (1, 1, 1, 1),
+                Act::None,
+            ),
+            params((7, 12, 1), (6, 9), (1, 1), (1, 1), (0, 0, 0, 0), Act::Relu6),
+            params((6, 12, 3), (8, 8), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu),
+            params((4, 4, 4), (8, 8), (3, 3), (1, 1), (1, 1, 1, 1), Act::None),
+        ];
+        for (i, p) in cases.into_iter().enumerate() {
+            let p = p.unwrap();
+            let mut rng = Rng::new(40 + i as u64);
+            let (x, w, b) = (
+                rng.vec(p.input_len()),
+                rng.vec(p.weight_len()),
+                rng.vec(p.c_out),
+            );
+            let mut packed = vec![0.0; p.packed_weight_len()];
+            pack_conv_weights(&p, &w, &mut packed).unwrap();
+            for isa in isas() {
+                let mut whole = vec![f32::NAN; p.output_len()];
+                let mut scratch = vec![f32::NAN; p.scratch_len()];
+                conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut whole, &mut scratch).unwrap();
+                for parts in 1..=4 {
+                    let mut out = vec![f32::NAN; p.output_len()];
+                    for part in 0..parts {
+                        let mut scratch = vec![f32::NAN; p.scratch_len()];
+                        // SAFETY: the buffers have the lengths `conv2d` needs for `p`.
+                        unsafe {
+                            conv2d_part(
+                                isa,
+                                &p,
+                                (part, parts),
+                                x.as_ptr(),
+                                packed.as_ptr(),
+                                b.as_ptr(),
+                                out.as_mut_ptr(),
+                                scratch.as_mut_ptr(),
+                                scratch.len(),
+                            )
+                        };
+                    }
+                    let same = out
+                        .iter()
+                        .zip(&whole)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{isa:?} case {i} in {parts} parts");
+                }
+            }
+        }
     }
 
     #[test]

@@ -305,6 +305,50 @@ dispatch! {
     pub unsafe fn winograd_conv2d(p: &ConvParams, t: WinogradTile, input: *const f32, packed_u: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => winograd_impl
 }
 
+/// Part `part` of `parts` of [`winograd_conv2d`]: the output channels of
+/// [`crate::conv::channel_part`]. Every part transforms the whole input into its own scratch
+/// and writes only its own output channels (see [`crate::conv::conv2d_part`]).
+///
+/// # Safety
+/// The contract of [`winograd_conv2d`] for `p`, for each part; `scratch` is this part's own.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn winograd_conv2d_part(
+    isa: Isa,
+    p: &ConvParams,
+    t: WinogradTile,
+    (part, parts): (usize, usize),
+    input: *const f32,
+    packed_u: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+) {
+    const { assert!(MR == 8) };
+    let (o0, o1) = crate::conv::channel_part(p.c_out, part, parts);
+    if o0 >= o1 {
+        return;
+    }
+    let sub = ConvParams {
+        c_out: o1 - o0,
+        ..*p
+    };
+    // SAFETY: U is packed `[oc / MR][position][c_in][MR]` and `o0` is a multiple of `MR`, so
+    // channels `o0..o1` are the packed weights of `sub` at the offset below; bias and output
+    // planes likewise; the scratch length does not depend on `c_out`.
+    unsafe {
+        winograd_conv2d(
+            isa,
+            &sub,
+            t,
+            input,
+            packed_u.add(o0 * t.positions() * p.c_in),
+            bias.add(o0),
+            output.add(o0 * p.h_out * p.w_out),
+            scratch,
+        )
+    }
+}
+
 /// Safe [`winograd_conv2d`]: checks parameters, slice lengths and ISA availability.
 #[allow(clippy::too_many_arguments)]
 pub fn winograd_conv2d_checked(
@@ -927,6 +971,53 @@ mod tests {
             for r in 0..M {
                 let want: f64 = (0..T).map(|c| at[r][c] as f64 * x[c] as f64).sum();
                 assert!((ya[r] as f64 - want).abs() < 1e-4, "T={T} At row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn parts_together_equal_the_whole_conv() {
+        // As `conv::tests::parts_together_equal_the_whole_conv`, for every tile size.
+        let p = params(5, 20, 9, 11, (1, 1, 1, 1), Act::Relu).unwrap();
+        let mut rng = Rng::new(17);
+        let (x, w, b) = (
+            rng.vec(p.input_len()),
+            rng.vec(p.weight_len()),
+            rng.vec(p.c_out),
+        );
+        for t in WinogradTile::ALL {
+            let mut packed = vec![0.0; packed_weight_len(&p, t)];
+            pack_weights(&p, t, &w, &mut packed).unwrap();
+            for isa in isas() {
+                let mut whole = vec![f32::NAN; p.output_len()];
+                let mut scratch = vec![f32::NAN; scratch_len(&p, t)];
+                winograd_conv2d_checked(isa, &p, t, &x, &packed, &b, &mut whole, &mut scratch)
+                    .unwrap();
+                for parts in 1..=4 {
+                    let mut out = vec![f32::NAN; p.output_len()];
+                    for part in 0..parts {
+                        let mut scratch = vec![f32::NAN; scratch_len(&p, t)];
+                        // SAFETY: the buffers have the lengths `winograd_conv2d` needs for `p`.
+                        unsafe {
+                            winograd_conv2d_part(
+                                isa,
+                                &p,
+                                t,
+                                (part, parts),
+                                x.as_ptr(),
+                                packed.as_ptr(),
+                                b.as_ptr(),
+                                out.as_mut_ptr(),
+                                scratch.as_mut_ptr(),
+                            )
+                        };
+                    }
+                    let same = out
+                        .iter()
+                        .zip(&whole)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{t:?} {isa:?} in {parts} parts");
+                }
             }
         }
     }

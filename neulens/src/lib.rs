@@ -25,6 +25,7 @@ extern crate std;
 pub use neulens_kernels as kernels;
 
 pub mod microflow;
+pub mod parallel;
 pub use microflow::{Budget, Policy, TileReport};
 pub use neulens_kernels::{Act, Isa};
 pub use neulens_macros::neulens_model;
@@ -165,6 +166,16 @@ pub trait Model {
     const LAYERS: &'static [LayerInfo];
     /// Runs the model; fails only on wrong slice lengths.
     fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), Error>;
+    /// f32 elements of arena [`Model::infer_threads`] needs with `threads` workers.
+    fn threads_arena_len(threads: usize) -> usize;
+    /// Runs the model on `threads` threads (convolutions split by output channels; see the
+    /// generated `infer_threads`); the same result as [`Model::infer_slices`], bit for bit.
+    fn infer_threads(
+        input: &[f32],
+        arena: &mut [f32],
+        output: &mut [f32],
+        threads: usize,
+    ) -> Result<(), Error>;
 }
 
 /// The fixed-size views `infer`-style functions need from slices: `input` and `output` of exactly

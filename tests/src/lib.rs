@@ -4,6 +4,9 @@
 /// A model's `infer_slices`: (input, arena, output).
 pub type InferFn = fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Error>;
 
+/// A model's `infer_threads`: (input, arena, output, threads).
+pub type ThreadsFn = fn(&[f32], &mut [f32], &mut [f32], usize) -> Result<(), neulens::Error>;
+
 /// One compiled model, for tests that loop over all of them.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelEntry {
@@ -20,6 +23,10 @@ pub struct ModelEntry {
     pub tolerance: f64,
     /// The model's `infer_slices`.
     pub infer: InferFn,
+    /// The model's `infer_threads` (input, arena, output, threads).
+    pub infer_threads: ThreadsFn,
+    /// The model's `threads_arena_len`.
+    pub threads_arena_len: fn(usize) -> usize,
     /// Adaptive (micro-flow) inference, for specs with a `microflows:` section.
     pub adaptive: Option<AdaptiveEntry>,
 }

@@ -231,3 +231,50 @@ fn entries_match_their_modules() {
     );
     assert_eq!(resnet8::INPUT_SHAPE, [3, 32, 32]);
 }
+
+#[test]
+fn threads_give_the_single_thread_result_bit_for_bit() {
+    // Every model (random specs included: direct, strided, grouped, 1x1, Winograd, pattern)
+    // on 1–3 workers against `infer_slices`; the arena holds NaN so a worker that reads
+    // scratch it did not write, or writes outside its channels, shows up.
+    let mut failures = Vec::new();
+    for m in MODELS {
+        let input = common::input(m.input_len, 7);
+        let mut want = vec![0.0f32; m.output_len];
+        let mut arena = vec![f32::NAN; m.arena_len];
+        (m.infer)(&input, &mut arena, &mut want).expect("lengths are right");
+        for threads in 1..=3 {
+            let need = (m.threads_arena_len)(threads);
+            assert!(need >= m.arena_len, "{}: {need} < ARENA_LEN", m.name);
+            let mut arena = vec![f32::NAN; need];
+            let mut got = vec![f32::NAN; m.output_len];
+            (m.infer_threads)(&input, &mut arena, &mut got, threads).expect("lengths are right");
+            if got
+                .iter()
+                .zip(&want)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
+                failures.push(format!(
+                    "{} on {threads} threads differs from infer",
+                    m.name
+                ));
+            }
+            if need == 0 {
+                continue;
+            }
+            let short = (m.infer_threads)(&input, &mut arena[..need - 1], &mut got, threads);
+            if short
+                != Err(Error::ArenaLength {
+                    expected: need,
+                    found: need - 1,
+                })
+            {
+                failures.push(format!(
+                    "{}: short arena on {threads} threads: {short:?}",
+                    m.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -78,6 +78,8 @@ pub fn emit(
     let Body {
         params,
         calls,
+        tcalls,
+        worker_scratch,
         bounds,
         layers,
     } = body(plan);
@@ -208,6 +210,57 @@ pub fn emit(
             Ok(())
         }
 
+        /// f32 elements of conv scratch each worker but the first gets of its own in
+        /// `infer_threads` (the largest scratch of any convolution).
+        #[allow(dead_code)]
+        pub const WORKER_SCRATCH_LEN: usize = #worker_scratch;
+
+        /// f32 elements of arena `infer_threads` needs with `threads` workers: `ARENA_LEN`
+        /// plus `WORKER_SCRATCH_LEN` per worker after the first (a build without the `std`
+        /// feature always runs one).
+        #[allow(dead_code)]
+        pub const fn threads_arena_len(threads: usize) -> usize {
+            ARENA_LEN + threads.saturating_sub(1) * WORKER_SCRATCH_LEN
+        }
+
+        /// Runs the model on `threads` threads, with the same result as `infer` bit for bit:
+        /// each convolution is split by output channels (every worker reads its whole input
+        /// and writes its own channels, with its own scratch), every other layer runs on the
+        /// calling thread, and the workers meet at a barrier after every layer. The extra
+        /// workers are scoped threads spawned per call (about 20–50 µs), so this pays off for
+        /// models of a few milliseconds and more. Without the `std` feature it runs on the
+        /// calling thread. Fails only on wrong slice lengths
+        /// (`arena.len() >= threads_arena_len(threads)`).
+        #[allow(clippy::all, unused_unsafe, dead_code)]
+        pub fn infer_threads(input: &[f32], arena: &mut [f32], output: &mut [f32], threads: usize) -> Result<(), ::neulens::Error> {
+            let threads = ::neulens::parallel::workers(threads);
+            let need = threads_arena_len(threads);
+            if arena.len() < need {
+                return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
+            }
+            let (input, _, output) = ::neulens::slices_as_arrays::<INPUT_LEN, 0, OUTPUT_LEN>(input, &mut [], output)?;
+            use ::neulens::microflow::SendPtr;
+            let (xs, as_, ys) = (SendPtr(input.as_ptr() as *mut f32), SendPtr(arena.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
+            let isa: ::neulens::Isa = ::neulens::active_isa();
+            ::neulens::parallel::team(threads, |k, n, b| {
+                let (x, a, y): (*const f32, *mut f32, *mut f32) = (xs.get(), as_.get(), ys.get());
+                let w: *const f32 = BLOB.0.as_ptr() as *const f32;
+                let (ar, yr): (*const f32, *const f32) = (a, y);
+                let _ = (x, a, y, w, ar, yr, k, n);
+                // SAFETY: as in `infer` (the arena holds `threads_arena_len(n)` floats, so
+                // worker `k`'s scratch `ws` is inside it and disjoint from the plan's regions and
+                // from the other workers'); within a layer the workers write disjoint output
+                // channels and only read buffers no worker writes, and the barrier after each
+                // layer orders its writes before the next layer's reads.
+                unsafe {
+                    let ws: *mut f32 = a.add(ARENA_LEN + k.saturating_sub(1) * WORKER_SCRATCH_LEN);
+                    let _ = ws;
+                    #(#tcalls)*
+                }
+            });
+            Ok(())
+        }
+
         /// The model as a type, for generic code (benches, tests, `neulens::Model`).
         #[derive(Clone, Copy, Debug, Default)]
         #[allow(dead_code)]
@@ -224,6 +277,12 @@ pub fn emit(
             fn infer_slices(input: &[f32], arena: &mut [f32], output: &mut [f32]) -> Result<(), ::neulens::Error> {
                 infer_slices(input, arena, output)
             }
+            fn threads_arena_len(threads: usize) -> usize {
+                threads_arena_len(threads)
+            }
+            fn infer_threads(input: &[f32], arena: &mut [f32], output: &mut [f32], threads: usize) -> Result<(), ::neulens::Error> {
+                infer_threads(input, arena, output, threads)
+            }
         }
     };
     let adaptive = adaptive.map(adaptive_items);
@@ -236,6 +295,12 @@ pub fn emit(
 struct Body {
     params: Vec<TokenStream>,
     calls: Vec<TokenStream>,
+    /// The same calls for worker `k` of `n` (in a scope that also has `k`, `n` and the
+    /// barrier `b`): convolutions split by output channels, every other kernel on worker 0,
+    /// and a barrier after each.
+    tcalls: Vec<TokenStream>,
+    /// The largest conv scratch: what every worker but 0 gets of its own.
+    worker_scratch: usize,
     bounds: std::collections::BTreeSet<(&'static str, usize)>,
     layers: Vec<TokenStream>,
 }
@@ -244,6 +309,8 @@ fn body(plan: &Plan) -> Body {
     let mut pid = 0usize;
     let mut params = Vec::new();
     let mut calls = Vec::new();
+    let mut tcalls = Vec::new();
+    let mut worker_scratch = 0usize;
     // (limit constant, end) pairs; a set keeps the generated code short and ordered.
     let mut bounds = std::collections::BTreeSet::new();
     let mut layers = Vec::new();
@@ -292,6 +359,8 @@ fn body(plan: &Plan) -> Body {
             for (o, l) in k.weight_ranges() {
                 bounds.insert(("WEIGHTS_LEN", o + l));
             }
+            // This kernel's share of the work of worker `k` of `n`, when it splits.
+            let mut split = None;
             let call = match k {
                 Kernel::Conv {
                     p,
@@ -314,6 +383,10 @@ fn body(plan: &Plan) -> Body {
                         quote!(::neulens::__private::static_assertions::const_assert!(#id.min_scratch_len() == 0usize);)
                     } else {
                         quote!(::neulens::__private::static_assertions::const_assert!(#id.min_scratch_len() <= #sl);)
+                    });
+                    worker_scratch = worker_scratch.max(sl);
+                    split = Some(quote! {
+                        ::neulens::kernels::conv::conv2d_part(isa, &#id, (k, n), #i, #wp, #bp, #o, if k == 0 { #sc } else { ws }, #sl);
                     });
                     quote!(::neulens::kernels::conv::conv2d(isa, &#id, #i, #wp, #bp, #o, #sc, #sl);)
                 }
@@ -345,6 +418,10 @@ fn body(plan: &Plan) -> Body {
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
                     let sc = scratch_ptr(scratch);
+                    worker_scratch = worker_scratch.max(sl);
+                    split = Some(quote! {
+                        ::neulens::kernels::winograd::winograd_conv2d_part(isa, &#id, #tid, (k, n), #i, #wp, #bp, #o, if k == 0 { #sc } else { ws });
+                    });
                     quote!(::neulens::kernels::winograd::winograd_conv2d(isa, &#id, #tid, #i, #wp, #bp, #o, #sc);)
                 }
                 Kernel::Pattern {
@@ -469,12 +546,19 @@ fn body(plan: &Plan) -> Body {
                     quote!(::neulens::kernels::eltwise::copy_window(&#id, #s, #d);)
                 }
             };
+            let part = split.unwrap_or_else(|| quote!(if k == 0 { #call }));
+            tcalls.push(quote! {
+                #part
+                b.wait();
+            });
             calls.push(call);
         }
     }
     Body {
         params,
         calls,
+        tcalls,
+        worker_scratch,
         bounds,
         layers,
     }
