@@ -47,6 +47,9 @@ struct Case {
     macs: u64,
     layers: &'static [neulens::LayerInfo],
     infer: InferFn,
+    /// `infer_threads` (input, arena, output, threads) and `threads_arena_len`.
+    infer_threads: fn(&[f32], &mut [f32], &mut [f32], usize) -> Result<(), neulens::Error>,
+    threads_arena_len: fn(usize) -> usize,
     /// A single-conv case (has a `direct` variant when `algo: auto` picked something else).
     conv: bool,
 }
@@ -63,6 +66,8 @@ impl Case {
             macs: M::MACS,
             layers: M::LAYERS,
             infer: M::infer_slices,
+            infer_threads: M::infer_threads,
+            threads_arena_len: M::threads_arena_len,
             conv,
         }
     }
@@ -389,6 +394,26 @@ fn time(case: &Case, variant: &str, warmup: f64, seconds: f64) -> Result<(), Str
                 seconds,
             )?
         }
+        "auto2" => {
+            // `algo: auto` on 2 threads (`infer_threads`), checked against one thread first.
+            let mut arena = vec![0f32; (case.threads_arena_len)(2)];
+            let mut one = vec![0f32; case.output_len];
+            (case.infer)(&input, &mut arena, &mut one).map_err(|e| e.to_string())?;
+            (case.infer_threads)(&input, &mut arena, &mut output, 2).map_err(|e| e.to_string())?;
+            if one != output {
+                return Err(format!("{}: 2 threads differ from 1 thread", case.id));
+            }
+            time_calls(
+                || {
+                    (case.infer_threads)(black_box(&input), &mut arena, &mut output, 2)
+                        .map_err(|e| e.to_string())?;
+                    black_box(&output);
+                    Ok(())
+                },
+                warmup,
+                seconds,
+            )?
+        }
         "direct" if case.has_direct() => {
             let mut d = DirectConv::new(&lowered_graph(case)?)?;
             time_calls(
@@ -407,7 +432,11 @@ fn time(case: &Case, variant: &str, warmup: f64, seconds: f64) -> Result<(), Str
             case.id
         ))
         }
-        v => return Err(format!("unknown variant `{v}` (expected auto or direct)")),
+        v => {
+            return Err(format!(
+                "unknown variant `{v}` (expected auto, auto2 or direct)"
+            ))
+        }
     };
     let line = json!({
         "case": case.id,
