@@ -34,6 +34,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 type InferFn = fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Error>;
+/// A model's `infer_threads`: (input, arena, output, threads).
+type ThreadsFn = fn(&[f32], &mut [f32], &mut [f32], usize) -> Result<(), neulens::Error>;
 
 /// One comparison case: a model compiled by build.rs and the spec it came from.
 struct Case {
@@ -48,7 +50,7 @@ struct Case {
     layers: &'static [neulens::LayerInfo],
     infer: InferFn,
     /// `infer_threads` (input, arena, output, threads) and `threads_arena_len`.
-    infer_threads: fn(&[f32], &mut [f32], &mut [f32], usize) -> Result<(), neulens::Error>,
+    infer_threads: ThreadsFn,
     threads_arena_len: fn(usize) -> usize,
     /// A single-conv case (has a `direct` variant when `algo: auto` picked something else).
     conv: bool,
