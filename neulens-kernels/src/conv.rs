@@ -709,14 +709,18 @@ mod tests {
             ((20, 4, 2), (50, 47), (3, 3), (1, 1), (1, 1, 1, 1)),
             // The fast banding in bands of rows of all 16 channels.
             ((16, 5, 1), (130, 97), (3, 3), (1, 1), (1, 1, 1, 1)),
+            // Weights over `PANELS_OUTER_WEIGHTS` on small maps: each panel over all tiles.
+            ((128, 264, 1), (6, 7), (3, 3), (1, 1), (1, 1, 1, 1)),
+            ((128, 260, 1), (9, 8), (3, 3), (2, 2), (1, 1, 1, 1)),
         ];
-        let (mut blocked, mut banded, mut fast_banded) = (0, 0, 0);
+        let (mut blocked, mut banded, mut fast_banded, mut panels_outer) = (0, 0, 0, 0);
         for (i, &(c, hw, k, st, pad)) in cases.iter().enumerate() {
             let p = params(c, hw, k, st, pad, ACTS[i % 3]).unwrap();
             let (kc, rows) = direct::band_dims(&p, p.min_scratch_len());
             let g = direct::Grid::of(&p);
             let fast = direct::band_dims(&p, p.scratch_len());
             fast_banded += usize::from(fast.0 == p.c_in / p.groups && fast.1 < g.hq);
+            panels_outer += usize::from(direct::packed_len(&p) > direct::PANELS_OUTER_WEIGHTS);
             blocked += usize::from(kc < p.c_in / p.groups);
             banded += usize::from(rows < g.hq);
             assert!(
@@ -726,8 +730,8 @@ mod tests {
             run_case(&p, 700 + i as u64, &[]);
         }
         assert!(
-            blocked >= 5 && banded >= 3 && fast_banded >= 1,
-            "{blocked} {banded} {fast_banded}"
+            blocked >= 5 && banded >= 3 && fast_banded >= 1 && panels_outer == 2,
+            "{blocked} {banded} {fast_banded} {panels_outer}"
         );
     }
 

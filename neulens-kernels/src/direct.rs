@@ -77,6 +77,10 @@ const fn band_budget(p: &ConvParams) -> usize {
 /// (docs/BENCHMARKS.md, "Grid fill and banding").
 const ONE_BLOCK_TILE_SET: usize = 12 * 1024;
 
+/// Packed weights (f32) above which the loop nest runs each weight panel over all tiles of a
+/// band instead of all panels per tile: 1 MiB, half the L2 of the CPUs measured.
+pub(crate) const PANELS_OUTER_WEIGHTS: usize = 256 * 1024;
+
 /// Target size (f32) of one band of the fast banding: 256 KiB, L2-resident.
 const ONE_BLOCK_BAND: usize = 64 * 1024;
 
@@ -610,6 +614,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize, const K: usize, 
     let cin_g = p.c_in / p.groups;
     let plane = p.h_out * p.w_out;
     let g = Grid::of(p);
+    let nob = (p.c_out / p.groups).div_ceil(PACK_MR);
     let k = Tiles {
         p,
         g,
@@ -651,7 +656,7 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize, const K: usize, 
                         core::ptr::write_bytes(row.add(plane), 0, tw - plane);
                     }
                     let sp = Src { cs: MAX_TW, ..s };
-                    k.blocks::<V, MR, NV, 0, 0>(grp, sp, scratch, d, 0);
+                    k.blocks::<V, MR, NV, 0, 0>(grp, sp, scratch, d, 0, (0, nob));
                     continue;
                 }
                 let mut q0 = 0;
@@ -659,13 +664,17 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize, const K: usize, 
                     // The last tile is shifted back to end at the last pixel (it recomputes
                     // and rewrites a few pixels of the previous tile, identically).
                     let q = if q0 + tw > plane { plane - tw } else { q0 };
-                    k.blocks::<V, MR, NV, 0, 0>(grp, s, xg.add(q), d, q);
+                    k.blocks::<V, MR, NV, 0, 0>(grp, s, xg.add(q), d, q, (0, nob));
                     q0 += tw;
                 }
             }
             return;
         }
         let (kc, rows) = band_dims(p, scratch_len);
+        // Weights beyond about half the L2 are evicted between two tiles (and come from L3 or
+        // memory for every tile): then each 8-channel panel runs over all tiles of the band,
+        // reading the weights once per band and the band's grid (L2) once per panel.
+        let panels_outer = packed_len(p) > PANELS_OUTER_WEIGHTS;
         let nkb = cin_g.div_ceil(kc);
         let pl = rows * g.wq;
         let nq = p.h_out * g.wq;
@@ -706,19 +715,23 @@ unsafe fn conv_mr_nv<V: Simd, const MR: usize, const NV: usize, const K: usize, 
                         wq: g.wq,
                         w_out: p.w_out,
                     };
-                    let mut q = q0;
-                    while q < q_end {
-                        let x = scratch.add(q - r0 * g.wq);
-                        // The grid's last pixels: only the vectors that hold any.
-                        let left = nq - q;
-                        if NV > 1 && left <= V::LANES {
-                            k.blocks::<V, MR, 1, K, S>(grp, s, x, d, q);
-                        } else if NV > 2 && left <= 2 * V::LANES {
-                            k.blocks::<V, MR, 2, K, S>(grp, s, x, d, q);
-                        } else {
-                            k.blocks::<V, MR, NV, K, S>(grp, s, x, d, q);
+                    // Every panel per tile, or (big weights) every tile per panel.
+                    for r in 0..if panels_outer { nob } else { 1 } {
+                        let obs = if panels_outer { (r, r + 1) } else { (0, nob) };
+                        let mut q = q0;
+                        while q < q_end {
+                            let x = scratch.add(q - r0 * g.wq);
+                            // The grid's last pixels: only the vectors that hold any.
+                            let left = nq - q;
+                            if NV > 1 && left <= V::LANES {
+                                k.blocks::<V, MR, 1, K, S>(grp, s, x, d, q, obs);
+                            } else if NV > 2 && left <= 2 * V::LANES {
+                                k.blocks::<V, MR, 2, K, S>(grp, s, x, d, q, obs);
+                            } else {
+                                k.blocks::<V, MR, NV, K, S>(grp, s, x, d, q, obs);
+                            }
+                            q += tw;
                         }
-                        q += tw;
                     }
                 }
             }
@@ -738,7 +751,8 @@ struct Tiles<'a> {
 }
 
 impl Tiles<'_> {
-    /// Every `MR`-channel block of group `grp` for the tile at grid pixel `q0` read from `x`.
+    /// The 8-channel panels `obs.0..obs.1` of group `grp` for the tile at grid pixel `q0` read
+    /// from `x`.
     ///
     /// # Safety
     /// `x` and the output satisfy `tile`'s contract for this tile; `V`'s ISA available.
@@ -750,6 +764,7 @@ impl Tiles<'_> {
         x: *const f32,
         d: Dst,
         q0: usize,
+        obs: (usize, usize),
     ) {
         let p = self.p;
         let cout_g = p.c_out / p.groups;
@@ -758,7 +773,7 @@ impl Tiles<'_> {
         // SAFETY: channel blocks stay below `cout_g` of group `grp`; weights of block `ob`
         // are the `panel` floats at `(grp * nob + ob) * panel`.
         unsafe {
-            for ob in 0..nob {
+            for ob in obs.0..obs.1 {
                 let wb = self.w.add((grp * nob + ob) * panel);
                 let mut j0 = 0;
                 while j0 < PACK_MR && ob * PACK_MR + j0 < cout_g {
