@@ -229,6 +229,20 @@ pub(crate) unsafe fn fill_row_s2<V: Simd>(
     }
 }
 
+/// Asks the cache hierarchy for the line at `p` ahead of use (a hint: never faults, no effect
+/// on results; a no-op off x86-64). The direct kernel uses it to stream weights that do not
+/// stay in cache.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is SSE (x86-64 baseline) and never faults, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The smaller of `a` and `b`, usable in `const fn`s (the grid geometry of `direct.rs`).
 #[inline(always)]
 pub(crate) const fn min(a: usize, b: usize) -> usize {

@@ -9,7 +9,7 @@
 //! Weights are packed as `[group][oc / 8][py][px][ic][dy][dx][8]` (zero-filled past `c_out`),
 //! so the microkernel broadcasts the 8 (or `CONV_MR`) weights of a tap from consecutive floats.
 
-use crate::common::{act_v, fill_row, fill_row_s2, min, zero_row};
+use crate::common::{act_v, fill_row, fill_row_s2, min, prefetch, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -81,6 +81,9 @@ const ONE_BLOCK_TILE_SET: usize = 12 * 1024;
 /// band instead of all panels per tile: 1 MiB, half the L2 of the CPUs measured.
 pub(crate) const PANELS_OUTER_WEIGHTS: usize = 256 * 1024;
 
+/// Prefetch distance (f32) of the weights in the microkernel (0: none).
+const PF: usize = 512;
+
 /// Target size (f32) of one band of the fast banding: 256 KiB, L2-resident.
 const ONE_BLOCK_BAND: usize = 64 * 1024;
 
@@ -131,6 +134,12 @@ const fn one_block_dims(p: &ConvParams) -> Option<(usize, usize)> {
     let row = g.npy * g.npx * g.wq;
     let rmin = tile_rows(p, &g);
     if cin_g * row * rmin > ONE_BLOCK_TILE_SET {
+        // Big weights on a small map: the panels-outer loop order streams each weight panel
+        // over the band from L2 anyway, so the tile need not fit L1; the whole grid of every
+        // channel in one block (when it stays L2-sized) saves the partial sums.
+        if packed_len(p) > PANELS_OUTER_WEIGHTS && cin_g * row * g.hq <= ONE_BLOCK_BAND {
+            return Some((cin_g, g.hq));
+        }
         return None;
     }
     let fit = ONE_BLOCK_BAND / (cin_g * row);
@@ -404,6 +413,9 @@ unsafe fn tile<V: Simd, const MR: usize, const NV: usize, const K: usize, const 
                                 for v in 0..NV {
                                     acc[j][v] = V::fma(wv, xv[v], acc[j][v]);
                                 }
+                            }
+                            if PF > 0 {
+                                prefetch(wp.wrapping_add(PF));
                             }
                             wp = wp.add(s.ws);
                         }

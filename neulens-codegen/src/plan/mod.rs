@@ -342,6 +342,7 @@ pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
 
 fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
+    let weights = Weights::of_model(g);
     // The algorithm of every conv (with the cost model's reason).
     let algos: Vec<Option<(ConvAlgo, String)>> = g
         .nodes
@@ -358,7 +359,7 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             }
             Op::Conv(c) => {
                 let p = conv_params(g, i, c);
-                let (a, why) = choose_conv_algo_why(&p, c.algo);
+                let (a, why) = choose_conv_algo_in(&p, c.algo, weights);
                 let why = match &c.prune {
                     Some(lp) if !why.is_empty() => format!("{}; {why}", lp.why),
                     Some(lp) => lp.why.clone(),
@@ -777,6 +778,49 @@ pub fn choose_conv_algo(p: &ConvParams, req: AlgoRequest) -> ConvAlgo {
 
 /// [`choose_conv_algo`] plus a one-line reason for the build report.
 pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, String) {
+    choose_conv_algo_in(p, req, Weights::Cached)
+}
+
+/// Where a model's weights come from at each inference, for the cost model: they stay in
+/// cache (small models run back to back), or they stream from memory (a model whose weights
+/// are bigger than the cache, [`Weights::of_model`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    Cached,
+    Streamed,
+}
+
+impl Weights {
+    /// `Streamed` when the model's plain (direct) conv and dense weights exceed
+    /// [`STREAMED_MODEL_BYTES`].
+    pub fn of_model(g: &Graph) -> Weights {
+        let floats: usize = g
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match &n.op {
+                Op::Conv(c) => conv_params(g, i, c).weight_len(),
+                Op::Dense(_) => {
+                    let is = g.nodes[n.inputs[0]].shape;
+                    is.c * is.h * is.w * n.shape.c
+                }
+                _ => 0,
+            })
+            .sum();
+        if floats * 4 > STREAMED_MODEL_BYTES {
+            Weights::Streamed
+        } else {
+            Weights::Cached
+        }
+    }
+}
+
+/// [`choose_conv_algo_why`] in a model whose weights are `weights` ([`conv_cost_in`]).
+pub fn choose_conv_algo_in(
+    p: &ConvParams,
+    req: AlgoRequest,
+    weights: Weights,
+) -> (ConvAlgo, String) {
     let forced = match req {
         AlgoRequest::Direct => return (ConvAlgo::Direct, "forced (algo: direct)".to_string()),
         AlgoRequest::Winograd2 => Some(WinogradTile::F2),
@@ -797,10 +841,10 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
         return (ConvAlgo::Direct, "winograd not applicable".to_string());
     }
     if winograd::supported(p) {
-        let direct = conv_cost(p, ConvAlgo::Direct);
+        let direct = conv_cost_in(p, ConvAlgo::Direct, weights);
         let mut best = (ConvAlgo::Direct, direct);
         for t in WinogradTile::ALL {
-            let c = conv_cost(p, ConvAlgo::Winograd(t));
+            let c = conv_cost_in(p, ConvAlgo::Winograd(t), weights);
             if c < best.1 {
                 best = (ConvAlgo::Winograd(t), c);
             }
@@ -811,6 +855,15 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
                 p.macs() as f64 / winograd::transformed_macs(p, t) as f64,
                 direct / best.1
             ),
+            _ if weights == Weights::Streamed
+                && WinogradTile::ALL
+                    .iter()
+                    .any(|&t| conv_cost(p, ConvAlgo::Winograd(t)) < direct) =>
+            {
+                "cost model: direct, since this model's weights stream from memory and \
+                 Winograd's transformed weights are 1.8-7.1× bigger"
+                    .to_string()
+            }
             _ => "cost model: direct is cheapest for this shape".to_string(),
         };
         return (best.0, why);
@@ -837,7 +890,7 @@ pub fn choose_conv_algo_why(p: &ConvParams, req: AlgoRequest) -> (ConvAlgo, Stri
 // Over all 44 shapes the pick is 1.3 % slower than the fastest on average, worst 12 % (the
 // previous C1–C4 fit: 3.6 %, worst 57 %; a per-call direct term fit no better and made tiny
 // convs look cheaper as Winograd); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
-// model". Not modelled: cold transformed weights inside a whole model.
+// model". Weights that stream from memory inside a whole model are [`conv_cost_in`]'s term.
 
 // Refit of the two direct terms after the vectorized grid fill and the one-block banding
 // (2026-11-28, fourth session; the Winograd terms are unchanged): the full grid's 32 shapes,
@@ -860,6 +913,33 @@ pub const COST_WINO_TRANSFORM: f64 = 0.36;
 pub const COST_WINO_WEIGHT: f64 = 0.175;
 /// ns per Winograd call (block setup, staging).
 pub const COST_WINO_CALL: f64 = 420.0;
+
+/// Model weights (bytes, plain conv and dense weights) above which every inference streams them
+/// from memory: 2 MiB, the L2 of the CPUs measured (a ResNet-8's 0.3 MB stay cached between
+/// inferences, a ResNet-18's 47 MB do not).
+pub const STREAMED_MODEL_BYTES: usize = 2 << 20;
+/// Extra ns per f32 of Winograd's transformed weights U when the model's weights stream from
+/// memory: ResNet-18's F2/F4/F6 layers take 0.46–0.48 ns per U float longer inside the model
+/// than alone with hot caches (`ort_twin profile`, docs/BENCHMARKS.md, 2026-11-28).
+pub const COST_STREAMED_WINO_WEIGHT: f64 = 0.48;
+/// The same for the direct kernel's weights, which it prefetches: 0.16 ns per f32 (ResNet-18
+/// layer3/layer4 forced direct, same measurement).
+pub const COST_STREAMED_DIRECT_WEIGHT: f64 = 0.16;
+
+/// [`conv_cost`] plus, when the model's weights stream from memory, the time to read this
+/// layer's weights (see [`COST_STREAMED_WINO_WEIGHT`]).
+pub fn conv_cost_in(p: &ConvParams, algo: ConvAlgo, weights: Weights) -> f64 {
+    let hot = conv_cost(p, algo);
+    if weights == Weights::Cached {
+        return hot;
+    }
+    hot + match algo {
+        ConvAlgo::Winograd(t) => {
+            winograd::packed_weight_len(p, t) as f64 * COST_STREAMED_WINO_WEIGHT
+        }
+        _ => p.weight_len() as f64 * COST_STREAMED_DIRECT_WEIGHT,
+    }
+}
 
 /// Fraction of output pixels whose window overlaps the padding.
 fn border_fraction(p: &ConvParams) -> f64 {
@@ -1293,6 +1373,35 @@ mod tests {
             choose_conv_algo(&p(32, 8, 3, 1), AlgoRequest::Auto),
             ConvAlgo::Direct
         );
+        // Weights streamed from memory (a ResNet-18): ResNet-18's layer4 shape goes direct
+        // (Winograd's U is 1.8-7.1× the direct weights), with the reason in the report; the
+        // layer1 shape keeps Winograd.
+        let (a, why) = choose_conv_algo_in(&p(512, 7, 3, 1), AlgoRequest::Auto, Weights::Streamed);
+        assert_eq!(a, ConvAlgo::Direct);
+        assert!(why.contains("stream from memory"), "{why}");
+        let (a, _) = choose_conv_algo_in(&p(64, 56, 3, 1), AlgoRequest::Auto, Weights::Streamed);
+        assert!(matches!(a, ConvAlgo::Winograd(_)), "{a:?}");
+        for algo in [ConvAlgo::Direct, ConvAlgo::Winograd(WinogradTile::F4)] {
+            let q = p(256, 14, 3, 1);
+            assert_eq!(conv_cost_in(&q, algo, Weights::Cached), conv_cost(&q, algo));
+            assert!(conv_cost_in(&q, algo, Weights::Streamed) > conv_cost(&q, algo));
+        }
+    }
+
+    #[test]
+    fn model_weights_stream_above_the_cache() {
+        // ResNet-8 (0.3 MB of weights) stays cached between inferences; ResNet-18 (47 MB) not.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (spec, want) in [
+            ("specs/resnet8.yaml", Weights::Cached),
+            ("specs/resnet18.yaml", Weights::Streamed),
+        ] {
+            let path = root.join(spec);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let loaded = crate::load::load_model(&text, spec, path.parent().unwrap())
+                .unwrap_or_else(|e| panic!("{spec}: {e}"));
+            assert_eq!(Weights::of_model(&loaded.graph), want, "{spec}");
+        }
     }
 
     #[test]

@@ -296,6 +296,7 @@ pub fn apply(g: &Graph) -> (Graph, PruneReport) {
     let mut report = PruneReport::default();
     // 1. Decide per layer.
     let mut pruned: Vec<usize> = Vec::new();
+    let weights = plan::Weights::of_model(g);
     for (i, n) in g.nodes.iter().enumerate() {
         let Op::Conv(c) = &n.op else { continue };
         let Some(lp) = &c.prune else { continue };
@@ -308,8 +309,8 @@ pub fn apply(g: &Graph) -> (Graph, PruneReport) {
             kernels,
         };
         let pcost = plan::pattern_cost(&pp);
-        let (dense_algo, dense_why) = plan::choose_conv_algo_why(&p, dense_request(c.algo));
-        let dcost = plan::conv_cost(&p, dense_algo);
+        let (dense_algo, dense_why) = plan::choose_conv_algo_in(&p, dense_request(c.algo), weights);
+        let dcost = plan::conv_cost_in(&p, dense_algo, weights);
         let costs = format!(
             "est. pattern {:.1} µs (density {:.3}) vs {} {:.1} µs",
             pcost / 1e3,
