@@ -208,9 +208,15 @@ fn prune_finetune_rebuild_keeps_the_finetuned_weights() {
         .count();
     assert_eq!(exact, 2, "{}", b2.report);
     // The generated code of both builds calls the pattern kernel for c1 and c2, in `infer`
-    // and in `infer_threads`.
+    // (whole) and in `infer_threads` (by parts).
     for b in [&b1, &b2] {
         let rust = std::fs::read_to_string(&b.rust_file).unwrap();
-        assert_eq!(rust.matches("pattern_conv2d::<").count(), 4, "{}", b.name);
+        assert_eq!(rust.matches("pattern_conv2d::<").count(), 2, "{}", b.name);
+        assert_eq!(
+            rust.matches("pattern_conv2d_part::<").count(),
+            2,
+            "{}",
+            b.name
+        );
     }
 }

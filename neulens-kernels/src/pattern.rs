@@ -392,7 +392,30 @@ dispatch! {
     /// [`pack_pattern_weights`] with `L::MASKS`), `bias` for `c_out` reads, `output` for
     /// `p.conv.output_len()` writes, `scratch` for `p.scratch_len()` reads and writes; `output`
     /// and `scratch` overlap nothing else; `isa` is available on this CPU.
-    pub unsafe fn pattern_conv2d<L: PatternLib>(p: &PatternParams, input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
+    ///
+    /// `part = (k, n)`: part `k` of `n` computes only the filters `c_out * k / n ..
+    /// c_out * (k + 1) / n` of the packed order (each writes its own output channels; every part
+    /// fills its own grid), so `n` threads with their own scratch compute the whole conv; `(0, 1)`
+    /// is all of it ([`pattern_conv2d`]).
+    pub unsafe fn pattern_conv2d_part<L: PatternLib>(p: &PatternParams, part: (usize, usize), input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
+}
+
+/// Pattern-sparse 3×3 convolution + bias + activation with library `L`: all of
+/// [`pattern_conv2d_part`].
+///
+/// # Safety
+/// As [`pattern_conv2d_part`].
+pub unsafe fn pattern_conv2d<L: PatternLib>(
+    isa: Isa,
+    p: &PatternParams,
+    input: *const f32,
+    packed: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { pattern_conv2d_part::<L>(isa, p, (0, 1), input, packed, bias, output, scratch) }
 }
 
 /// Safe [`pattern_conv2d`]: checks parameters, the library, lengths, the packed header and the
@@ -472,6 +495,7 @@ pub fn pattern_conv2d_checked<L: PatternLib>(
 #[inline(always)]
 unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     p: &PatternParams,
+    part: (usize, usize),
     input: *const f32,
     packed: *const f32,
     bias: *const f32,
@@ -481,9 +505,9 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     // SAFETY: forwarded contract (stride 1 or 2 by `validate`).
     unsafe {
         if p.conv.sh == 1 {
-            by_width::<V, L, 1>(p, input, packed, bias, output, scratch)
+            by_width::<V, L, 1>(p, part, input, packed, bias, output, scratch)
         } else {
-            by_width::<V, L, 2>(p, input, packed, bias, output, scratch)
+            by_width::<V, L, 2>(p, part, input, packed, bias, output, scratch)
         }
     }
 }
@@ -495,6 +519,7 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
 #[inline(always)]
 unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     p: &PatternParams,
+    part: (usize, usize),
     input: *const f32,
     packed: *const f32,
     bias: *const f32,
@@ -504,9 +529,9 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     // SAFETY: forwarded contract; `NV` is what `scratch_len` sized the grid for.
     unsafe {
         match tile(V::LANES, many_regs::<V>(), p.conv.w_out).1 {
-            1 => conv_tile::<V, L, S, 1>(p, input, packed, bias, output, scratch),
-            2 => conv_tile::<V, L, S, 2>(p, input, packed, bias, output, scratch),
-            _ => conv_tile::<V, L, S, 4>(p, input, packed, bias, output, scratch),
+            1 => conv_tile::<V, L, S, 1>(p, part, input, packed, bias, output, scratch),
+            2 => conv_tile::<V, L, S, 2>(p, part, input, packed, bias, output, scratch),
+            _ => conv_tile::<V, L, S, 4>(p, part, input, packed, bias, output, scratch),
         }
     }
 }
@@ -587,6 +612,7 @@ unsafe fn fill_grid(
 #[inline(always)]
 unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     p: &PatternParams,
+    (part, parts): (usize, usize),
     input: *const f32,
     packed: *const f32,
     bias: *const f32,
@@ -600,6 +626,11 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     let rows = band + 2 / S;
     let k = p.patterns;
     let plane = c.h_out * c.w_out;
+    let parts = if parts == 0 { 1 } else { parts };
+    let (i0, i1) = (c.c_out * part / parts, c.c_out * (part + 1) / parts);
+    if part >= parts || i0 >= i1 {
+        return;
+    }
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
     // band rows `< rows` and columns `< ws` of channels `< c_in`; stores stay inside the output.
     unsafe {
@@ -619,7 +650,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
             // Filter outer (its kept channels' grid rows stream through L1/L2 once per filter),
             // tiles inner; measured faster than tile-outer orders with or without L1 channel
             // blocks (docs/BENCHMARKS.md, "Pattern pruning").
-            for i in 0..c.c_out {
+            for i in i0..i1 {
                 let f = *order.add(i) as usize;
                 let b = V::splat(*bias.add(f));
                 let out = output.add(f * plane);
@@ -856,6 +887,32 @@ mod tests {
             let mut out = vec![f32::NAN; p.output_len()];
             let mut scratch = vec![f32::NAN; pp.scratch_len()];
             pattern_conv2d_checked::<L>(isa, &pp, &x, &packed, &b, &mut out, &mut scratch).unwrap();
+            // Parts (the threads of `infer_threads`), each with its own NaN scratch: together
+            // bit for bit the whole call.
+            for parts in [2, 3, 8] {
+                let mut by_parts = vec![f32::NAN; p.output_len()];
+                for part in 0..parts + 1 {
+                    let mut scratch = vec![f32::NAN; pp.scratch_len()];
+                    // SAFETY: the buffers have the lengths `pattern_conv2d_checked` accepted.
+                    unsafe {
+                        pattern_conv2d_part::<L>(
+                            isa,
+                            &pp,
+                            (part, parts),
+                            x.as_ptr(),
+                            packed.as_ptr(),
+                            b.as_ptr(),
+                            by_parts.as_mut_ptr(),
+                            scratch.as_mut_ptr(),
+                        )
+                    };
+                }
+                let same = by_parts
+                    .iter()
+                    .zip(&out)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{isa:?} {p:?} in {parts} parts");
+            }
             out
         });
     }

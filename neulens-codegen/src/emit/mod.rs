@@ -449,6 +449,10 @@ fn body(plan: &Plan) -> Body {
                     });
                     let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
                     let sc = scratch_ptr(scratch);
+                    worker_scratch = worker_scratch.max(sl);
+                    split = Some(quote! {
+                        ::neulens::kernels::pattern::pattern_conv2d_part::<#lib>(isa, &#pp, (k, n), #i, #wp, #bp, #o, if k == 0 { #sc } else { ws });
+                    });
                     quote!(::neulens::kernels::pattern::pattern_conv2d::<#lib>(isa, &#pp, #i, #wp, #bp, #o, #sc);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
