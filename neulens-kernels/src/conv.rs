@@ -522,31 +522,29 @@ mod tests {
                 let mut whole = vec![f32::NAN; p.output_len()];
                 let mut scratch = vec![f32::NAN; p.scratch_len()];
                 conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut whole, &mut scratch).unwrap();
-                for parts in 1..=4 {
-                    let mut out = vec![f32::NAN; p.output_len()];
-                    for part in 0..parts {
-                        let mut scratch = vec![f32::NAN; p.scratch_len()];
+                let ctx = std::format!("{isa:?} case {i}");
+                check_parts(
+                    &ctx,
+                    &whole,
+                    p.scratch_len(),
+                    &[1, 2, 3, 4],
+                    |part, out, sc| {
                         // SAFETY: the buffers have the lengths `conv2d` needs for `p`.
                         unsafe {
                             conv2d_part(
                                 isa,
                                 &p,
-                                (part, parts),
+                                part,
                                 x.as_ptr(),
                                 packed.as_ptr(),
                                 b.as_ptr(),
                                 out.as_mut_ptr(),
-                                scratch.as_mut_ptr(),
-                                scratch.len(),
+                                sc.as_mut_ptr(),
+                                sc.len(),
                             )
-                        };
-                    }
-                    let same = out
-                        .iter()
-                        .zip(&whole)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{isa:?} case {i} in {parts} parts");
-                }
+                        }
+                    },
+                );
             }
         }
     }

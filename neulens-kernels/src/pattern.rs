@@ -889,30 +889,22 @@ mod tests {
             pattern_conv2d_checked::<L>(isa, &pp, &x, &packed, &b, &mut out, &mut scratch).unwrap();
             // Parts (the threads of `infer_threads`), each with its own NaN scratch: together
             // bit for bit the whole call.
-            for parts in [2, 3, 8] {
-                let mut by_parts = vec![f32::NAN; p.output_len()];
-                for part in 0..parts + 1 {
-                    let mut scratch = vec![f32::NAN; pp.scratch_len()];
-                    // SAFETY: the buffers have the lengths `pattern_conv2d_checked` accepted.
-                    unsafe {
-                        pattern_conv2d_part::<L>(
-                            isa,
-                            &pp,
-                            (part, parts),
-                            x.as_ptr(),
-                            packed.as_ptr(),
-                            b.as_ptr(),
-                            by_parts.as_mut_ptr(),
-                            scratch.as_mut_ptr(),
-                        )
-                    };
+            let ctx = std::format!("{isa:?} {p:?}");
+            check_parts(&ctx, &out, pp.scratch_len(), &[2, 3, 8], |part, o, sc| {
+                // SAFETY: the buffers have the lengths `pattern_conv2d_checked` accepted.
+                unsafe {
+                    pattern_conv2d_part::<L>(
+                        isa,
+                        &pp,
+                        part,
+                        x.as_ptr(),
+                        packed.as_ptr(),
+                        b.as_ptr(),
+                        o.as_mut_ptr(),
+                        sc.as_mut_ptr(),
+                    )
                 }
-                let same = by_parts
-                    .iter()
-                    .zip(&out)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{isa:?} {p:?} in {parts} parts");
-            }
+            });
             out
         });
     }

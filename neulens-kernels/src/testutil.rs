@@ -142,6 +142,31 @@ pub fn check_isas(
     n
 }
 
+/// Checks that a kernel split into parts (the threads of `infer_threads`) computes `whole` bit
+/// for bit: for each count in `counts`, `run((part, parts), out, scratch)` for every part (and
+/// one past the last, which must do nothing) into one NaN-filled output, each part with its own
+/// NaN-filled scratch of `scratch_len` floats.
+pub fn check_parts(
+    ctx: &str,
+    whole: &[f32],
+    scratch_len: usize,
+    counts: &[usize],
+    mut run: impl FnMut((usize, usize), &mut [f32], &mut [f32]),
+) {
+    for &parts in counts {
+        let mut out = std::vec![f32::NAN; whole.len()];
+        for part in 0..=parts {
+            let mut scratch = std::vec![f32::NAN; scratch_len];
+            run((part, parts), &mut out, &mut scratch);
+        }
+        let same = out
+            .iter()
+            .zip(whole)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{ctx}: {parts} parts differ from one call");
+    }
+}
+
 /// Output size along one axis for total padding `pa + pb`, or `None` if the window never fits.
 pub fn out_size(n: usize, k: usize, s: usize, pa: usize, pb: usize) -> Option<usize> {
     (n + pa + pb >= k).then(|| (n + pa + pb - k) / s + 1)

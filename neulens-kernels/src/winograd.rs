@@ -993,31 +993,29 @@ mod tests {
                 let mut scratch = vec![f32::NAN; scratch_len(&p, t)];
                 winograd_conv2d_checked(isa, &p, t, &x, &packed, &b, &mut whole, &mut scratch)
                     .unwrap();
-                for parts in 1..=4 {
-                    let mut out = vec![f32::NAN; p.output_len()];
-                    for part in 0..parts {
-                        let mut scratch = vec![f32::NAN; scratch_len(&p, t)];
+                let ctx = std::format!("{t:?} {isa:?}");
+                check_parts(
+                    &ctx,
+                    &whole,
+                    scratch_len(&p, t),
+                    &[1, 2, 3, 4],
+                    |part, out, sc| {
                         // SAFETY: the buffers have the lengths `winograd_conv2d` needs for `p`.
                         unsafe {
                             winograd_conv2d_part(
                                 isa,
                                 &p,
                                 t,
-                                (part, parts),
+                                part,
                                 x.as_ptr(),
                                 packed.as_ptr(),
                                 b.as_ptr(),
                                 out.as_mut_ptr(),
-                                scratch.as_mut_ptr(),
+                                sc.as_mut_ptr(),
                             )
-                        };
-                    }
-                    let same = out
-                        .iter()
-                        .zip(&whole)
-                        .all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{t:?} {isa:?} in {parts} parts");
-                }
+                        }
+                    },
+                );
             }
         }
     }
