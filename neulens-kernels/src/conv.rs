@@ -254,14 +254,7 @@ dispatch! {
 /// channels: contiguous runs of whole 8-channel weight panels (the packing unit of the direct
 /// and the Winograd kernels), as even as that allows; empty for parts past the last panel.
 pub const fn channel_part(c_out: usize, part: usize, parts: usize) -> (usize, usize) {
-    let panels = c_out.div_ceil(direct::PACK_MR);
-    let parts = if parts == 0 { 1 } else { parts };
-    let (b0, b1) = (panels * part / parts, panels * (part + 1) / parts);
-    let (o0, o1) = (b0 * direct::PACK_MR, b1 * direct::PACK_MR);
-    (
-        if o0 < c_out { o0 } else { c_out },
-        if o1 < c_out { o1 } else { c_out },
-    )
+    crate::part_range(c_out, direct::PACK_MR, part, parts)
 }
 
 /// Part `part` of `parts` of [`conv2d`]: the output channels of [`channel_part`] (a grouped or

@@ -104,3 +104,15 @@ pub(crate) fn check_isa(isa: Isa) -> Result<(), KernelError> {
         Err(KernelError::IsaUnavailable(isa))
     }
 }
+
+/// Part `part` of `parts` of `0..len` cut at multiples of `granule`: `(start, end)`, contiguous
+/// and as even as whole granules allow (the last part ends at `len`); empty for `part >=
+/// parts`. How `infer_threads` shares a layer's channels or elements among its workers.
+pub const fn part_range(len: usize, granule: usize, part: usize, parts: usize) -> (usize, usize) {
+    let g = if granule == 0 { 1 } else { granule };
+    let parts = if parts == 0 { 1 } else { parts };
+    let units = len.div_ceil(g);
+    let (u0, u1) = (units * part / parts, units * (part + 1) / parts);
+    let (a, b) = (u0 * g, u1 * g);
+    (if a < len { a } else { len }, if b < len { b } else { len })
+}

@@ -481,6 +481,14 @@ fn body(plan: &Plan) -> Body {
                         quote!(avgpool2d)
                     };
                     let (i, o) = (rd(input), wr(output));
+                    let (pin, pout) = (hi * wi, ho * wo);
+                    split = Some(quote! {
+                        let (c0, c1) = ::neulens::kernels::part_range(#id.c, 1, k, n);
+                        if c0 < c1 {
+                            let part = ::neulens::kernels::pool::PoolParams { c: c1 - c0, ..#id };
+                            ::neulens::kernels::pool::#f(isa, &part, #i.add(c0 * #pin), #o.add(c0 * #pout));
+                        }
+                    });
                     quote!(::neulens::kernels::pool::#f(isa, &#id, #i, #o);)
                 }
                 Kernel::GlobalAvgPool {
@@ -517,6 +525,13 @@ fn body(plan: &Plan) -> Body {
                     let n = output.len;
                     let act = gact_tokens(*act);
                     let (a, b, o) = (rd(a), rd(b), wr(output));
+                    // Runs of 64 values (whole vectors of every ISA, whole cache lines).
+                    split = Some(quote! {
+                        let (e0, e1) = ::neulens::kernels::part_range(#n, 64, k, n);
+                        if e0 < e1 {
+                            ::neulens::kernels::eltwise::add(isa, e1 - e0, #a.add(e0), #b.add(e0), #o.add(e0), #act);
+                        }
+                    });
                     quote!(::neulens::kernels::eltwise::add(isa, #n, #a, #b, #o, #act);)
                 }
                 Kernel::Affine {
