@@ -225,8 +225,9 @@ pub fn emit(
 
         /// Runs the model on `threads` threads, with the same result as `infer` bit for bit:
         /// each convolution is split by output channels (every worker reads its whole input
-        /// and writes its own channels, with its own scratch), every other layer runs on the
-        /// calling thread, and the workers meet at a barrier after every layer. The extra
+        /// and writes its own channels, with its own scratch), max/avg pools by channels and
+        /// adds by runs of values; dense layers and the rest run on the calling thread, and
+        /// the workers meet at a barrier after every layer. The extra
         /// workers are scoped threads spawned per call (about 20–50 µs), so this pays off for
         /// models of a few milliseconds and more. Without the `std` feature it runs on the
         /// calling thread. Fails only on wrong slice lengths
@@ -296,8 +297,8 @@ struct Body {
     params: Vec<TokenStream>,
     calls: Vec<TokenStream>,
     /// The same calls for worker `k` of `n` (in a scope that also has `k`, `n` and the
-    /// barrier `b`): convolutions split by output channels, every other kernel on worker 0,
-    /// and a barrier after each.
+    /// barrier `b`): convolutions and pools split by output channels, adds by runs of
+    /// values, every other kernel on worker 0, and a barrier after each.
     tcalls: Vec<TokenStream>,
     /// The largest conv scratch: what every worker but 0 gets of its own.
     worker_scratch: usize,
