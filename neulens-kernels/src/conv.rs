@@ -1,9 +1,9 @@
 //! 2-D convolution (PyTorch cross-correlation, zero padding, groups, fused bias + activation):
 //! parameters, weight packing, and the loop nests (general direct, 1x1 GEMM, depthwise).
 
-use crate::direct;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Act, Isa, KernelError};
+use crate::{cvec, direct};
 
 /// Shape and hyper-parameters of one convolution (CHW input, batch 1).
 ///
@@ -74,6 +74,12 @@ impl ConvParams {
             } else {
                 0
             }
+        } else if cvec::applies(self) {
+            if least {
+                cvec::min_scratch_len(self)
+            } else {
+                cvec::scratch_len(self)
+            }
         } else if least {
             direct::band_min_scratch_len(self)
         } else {
@@ -103,6 +109,8 @@ impl ConvParams {
         }
         if self.is_depthwise() {
             self.weight_len()
+        } else if cvec::applies(self) {
+            cvec::packed_len(self)
         } else {
             direct::packed_len(self)
         }
@@ -192,6 +200,14 @@ impl ConvParams {
         Ok(())
     }
 
+    /// Whether the direct kernel runs this conv with the output channels in the vector lanes
+    /// (small output maps; weights packed in 16-channel blocks) rather than the pixels. A pure
+    /// function of the shape that does not depend on `c_out`; the build report and the cost
+    /// model (`neulens-codegen` `plan::conv_cost`) read it.
+    pub const fn channel_vectorized(&self) -> bool {
+        self.is_sane() && !self.is_depthwise() && cvec::applies(self)
+    }
+
     /// Nonzero sizes, strides and groups (what the `const fn` lengths need not to overflow
     /// into nonsense; [`ConvParams::validate`] checks the rest).
     const fn is_sane(&self) -> bool {
@@ -230,6 +246,8 @@ pub fn pack_conv_weights(p: &ConvParams, oihw: &[f32], out: &mut [f32]) -> Resul
     check_len("packed conv weights", p.packed_weight_len(), out.len())?;
     if p.is_depthwise() {
         direct::pack_depthwise(p, oihw, out);
+    } else if cvec::applies(p) {
+        cvec::pack(p, oihw, out);
     } else {
         direct::pack(p, oihw, out);
     }
@@ -276,7 +294,10 @@ pub unsafe fn conv2d_part(
     scratch: *mut f32,
     scratch_len: usize,
 ) {
-    let (o0, o1) = if p.groups == 1 {
+    let (o0, o1) = if cvec::applies(p) {
+        // Whole 16-channel blocks of the channel-vectorized packing.
+        crate::part_range(p.c_out, cvec::BLOCK, part, parts)
+    } else if p.groups == 1 {
         channel_part(p.c_out, part, parts)
     } else if part == 0 {
         (0, p.c_out)
@@ -290,8 +311,9 @@ pub unsafe fn conv2d_part(
         c_out: o1 - o0,
         ..*p
     };
-    // Packed panels of 8 output channels are `8 * c_in * kh * kw` consecutive floats (groups
-    // 1), and `o0` is a multiple of 8 (or 0); the scratch does not depend on `c_out`.
+    // Packed panels of 8 (or blocks of 16) output channels are `8 (16) * c_in * kh * kw`
+    // consecutive floats (groups 1), and `o0` is a multiple of 8 (16) or 0; the scratch and
+    // the kernel choice do not depend on `c_out`.
     let per_channel = if p.groups == 1 {
         p.c_in * p.kh * p.kw
     } else {
@@ -383,6 +405,8 @@ unsafe fn conv2d_impl<V: Simd>(
     unsafe {
         if p.is_depthwise() {
             direct::depthwise::<V>(p, input, w, bias, output, scratch);
+        } else if cvec::applies(p) {
+            cvec::conv::<V>(p, input, w, bias, output, scratch, scratch_len);
         } else {
             direct::conv::<V>(p, input, w, bias, output, scratch, scratch_len);
         }
@@ -500,6 +524,8 @@ mod tests {
             params((7, 12, 1), (6, 9), (1, 1), (1, 1), (0, 0, 0, 0), Act::Relu6),
             params((6, 12, 3), (8, 8), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu),
             params((4, 4, 4), (8, 8), (3, 3), (1, 1), (1, 1, 1, 1), Act::None),
+            // Channel-vectorized (7x7 map), 16-channel blocks split unevenly.
+            params((9, 70, 1), (7, 7), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu),
         ];
         for (i, p) in cases.into_iter().enumerate() {
             let p = p.unwrap();
@@ -651,6 +677,43 @@ mod tests {
             9,
             &[],
         );
+    }
+
+    #[test]
+    fn channel_vectorized_small_maps() {
+        // Small output maps (the channel-vectorized kernel): every row-chunk count of every
+        // ISA, channel counts around the 16-channel block and the AVX-512 two-block tile,
+        // stride 1 and 2 with and without padding (the padded copy and the in-place read),
+        // 1x1 stride 2, 5x5 and a non-square kernel with unequal strides.
+        let shapes = [
+            ((3, 3), (1, 1), (1, 1, 1, 1)),
+            ((3, 3), (1, 1), (0, 0, 0, 0)),
+            ((3, 3), (2, 2), (1, 1, 1, 1)),
+            ((3, 3), (2, 2), (0, 0, 0, 0)),
+            ((1, 1), (2, 2), (0, 0, 0, 0)),
+            ((5, 5), (1, 1), (2, 2, 2, 2)),
+            ((2, 3), (1, 2), (1, 0, 0, 2)),
+        ];
+        let mut n = 0;
+        for (i, &(k, s, pad)) in shapes.iter().enumerate() {
+            for (j, &w_out) in [4usize, 5, 6, 7, 8, 9, 12, 13, 14, 17].iter().enumerate() {
+                let c_out = [1, 5, 16, 17, 33, 48, 67][(i + j) % 7];
+                let c_in = [1, 3, 8][j % 3];
+                // The input size that gives `w_out` (and 6 rows) with this kernel and stride.
+                let (h_in, w_in) = (
+                    (6 - 1) * s.0 + k.0 - pad.0 - pad.1,
+                    (w_out - 1) * s.1 + k.1 - pad.2 - pad.3,
+                );
+                let p =
+                    params((c_in, c_out, 1), (h_in, w_in), k, s, pad, ACTS[(i + j) % 3]).unwrap();
+                assert_eq!((p.h_out, p.w_out), (6, w_out), "{p:?}");
+                if crate::cvec::applies(&p) {
+                    n += 1;
+                    assert!(run_case(&p, (100 + i * 10 + j) as u64, &[]) >= 1);
+                }
+            }
+        }
+        assert!(n >= 40, "only {n} shapes ran the channel-vectorized kernel");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod macros;
 
 mod common;
 pub mod conv;
+mod cvec;
 pub mod dense;
 mod direct;
 pub mod eltwise;
