@@ -15,7 +15,7 @@
 //! between this layout and the grid's depends only on the shape, never on `c_out`, so a part of a
 //! conv split by output channels ([`crate::conv::conv2d_part`]) runs the same kernel as the whole.
 
-use crate::common::{act_v, min};
+use crate::common::{act_v, fill_row, min, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -275,8 +275,17 @@ unsafe fn nest<
 ///
 /// # Safety
 /// `input` valid for `p.input_len()` reads, `dst` for `c_in * (r1 - r0) * wp` writes.
-unsafe fn fill_padded(p: &ConvParams, input: *const f32, (r0, r1): (usize, usize), dst: *mut f32) {
+#[inline(always)]
+unsafe fn fill_padded<V: Simd>(
+    p: &ConvParams,
+    input: *const f32,
+    (r0, r1): (usize, usize),
+    dst: *mut f32,
+) {
     let (_, wp) = padded_dims(p);
+    // Columns `lo..hi` of a padded row are input columns `0..hi - lo`.
+    let lo = min(p.pad_left, wp);
+    let hi = min(p.pad_left + p.w_in, wp);
     // SAFETY: rows `< r1 - r0` and columns `< wp` of each channel of `dst`; input rows and
     // columns inside `[0, h_in) x [0, w_in)`.
     unsafe {
@@ -284,15 +293,10 @@ unsafe fn fill_padded(p: &ConvParams, input: *const f32, (r0, r1): (usize, usize
             let src = input.add(c * p.h_in * p.w_in);
             for r in r0..r1 {
                 let row = dst.add((c * (r1 - r0) + r - r0) * wp);
-                core::ptr::write_bytes(row, 0, wp);
                 if r < p.pad_top || r - p.pad_top >= p.h_in {
-                    continue;
-                }
-                let srow = src.add((r - p.pad_top) * p.w_in);
-                // Columns `pad_left..` of the row are input columns `0..`.
-                if p.pad_left < wp {
-                    let n = min(wp - p.pad_left, p.w_in);
-                    core::ptr::copy_nonoverlapping(srow, row.add(p.pad_left), n);
+                    zero_row::<V>(wp, row);
+                } else {
+                    fill_row::<V>(row, wp, lo, hi, src.add((r - p.pad_top) * p.w_in), 1);
                 }
             }
         }
@@ -362,7 +366,7 @@ unsafe fn conv_k<V: Simd, const K: usize, const S: usize>(
         } else {
             let rows = (oy0 * p.sh, (oy1 - 1) * p.sh + p.kh);
             // SAFETY: `c_in * (rows.1 - rows.0) * wp <= scratch_len` by the choice of `band`.
-            unsafe { fill_padded(p, input, rows, scratch) };
+            unsafe { fill_padded::<V>(p, input, rows, scratch) };
             g.xrow = wp;
             g.xplane = (rows.1 - rows.0) * wp;
             scratch as *const f32
