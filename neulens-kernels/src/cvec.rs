@@ -30,13 +30,15 @@ const GRID_TW: usize = 48;
 /// groups 1, more than one tap (the grid kernel is faster on 1×1 with stride), output rows at
 /// least 4 pixels wide, and either the grid kernel's lane use (valid pixels over computed
 /// pixels, with `GRID_TW`-pixel tiles over `wq`-wide grid rows) below 80 %, or at least 64
-/// input channels on rows of at most 28 pixels (where the shorter weight stream wins 5–15 %).
+/// input channels on rows of at most 16 pixels (C3, 14×14 256→256: 5–10 % faster on AVX-512,
+/// 25 % on AVX2; on 28-pixel rows AVX-512 gains 5 % but AVX2 loses 25 %, so those stay on the
+/// grid).
 /// Measured in docs/BENCHMARKS.md ("Channel-vectorized direct kernel").
 pub(crate) const fn applies(p: &ConvParams) -> bool {
     if p.groups != 1 || p.kh * p.kw < 2 || p.w_out < 4 || p.sh == 0 || p.sw == 0 {
         return false;
     }
-    if p.c_in >= 64 && p.w_out <= 28 {
+    if p.c_in >= 64 && p.w_out <= 16 {
         return true;
     }
     let wq = p.w_out + (p.kw - 1) / p.sw;
@@ -116,7 +118,8 @@ const fn np_max(lanes: usize) -> usize {
         16 => 8,
         8 => 6,
         4 => 3,
-        _ => 2,
+        // The scalar twin: 16 accumulators per pixel already fill a Cortex-M4F's 32 registers.
+        _ => 1,
     }
 }
 
@@ -386,7 +389,7 @@ unsafe fn conv_k<V: Simd, const K: usize, const S: usize>(
                 16 => go!(2, 1, [1, 2, 3, 4, 5, 6, 7, 8]),
                 8 => go!(2, 2, [1, 2, 3, 4, 5, 6]),
                 4 => go!(4, 4, [1, 2, 3]),
-                _ => go!(16, 16, [1, 2]),
+                _ => go!(16, 16, [1]),
             }
         }
         oy0 = oy1;
