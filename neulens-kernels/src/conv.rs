@@ -714,6 +714,30 @@ mod tests {
             }
         }
         assert!(n >= 40, "only {n} shapes ran the channel-vectorized kernel");
+        // Between the least and the fast scratch: the padded copy in bands of several output
+        // rows, the last band shorter.
+        let p = params((6, 20, 1), (11, 9), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu).unwrap();
+        assert!(crate::cvec::applies(&p));
+        let (least, fast) = (p.min_scratch_len(), p.scratch_len());
+        let row = fast / 13; // 13 padded rows of 6 channels
+        for len in [least + row, least + 4 * row + 1] {
+            assert!(least < len && len < fast);
+            let mut rng = Rng::new(7);
+            let (x, w, b) = (
+                rng.vec(p.input_len()),
+                rng.vec(p.weight_len()),
+                rng.vec(p.c_out),
+            );
+            let mut packed = vec![0.0; p.packed_weight_len()];
+            pack_conv_weights(&p, &w, &mut packed).unwrap();
+            let want = conv_ref(&p, &x, &w, &b);
+            check_isas(&std::format!("banded {len}"), &want, true, |isa| {
+                let mut out = vec![f32::NAN; p.output_len()];
+                let mut scratch = vec![f32::NAN; len];
+                conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut out, &mut scratch).unwrap();
+                out
+            });
+        }
     }
 
     #[test]
