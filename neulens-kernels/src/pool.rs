@@ -450,18 +450,26 @@ unsafe fn maxpool_impl<V: Simd>(p: &PoolParams, input: *const f32, output: *mut 
         // One window over the whole plane (the micro-flow gate's global max-pool): a vector
         // max-reduction per channel instead of the row loops.
         let hw = p.h_in * p.w_in;
-        // SAFETY: channel `ch < c` reads `ch * hw + [0, hw)` (the input length); vector loop
-        // `i + LANES <= hw`, tail `i < hw`; writes `output[ch]`, `ch < c = output_len()`.
+        // SAFETY: channel `ch < c` reads `ch * hw + [0, hw)` (the input length); vector loops
+        // `i + 4 * LANES <= hw` and `i + LANES <= hw`, tail `i < hw`; writes `output[ch]`,
+        // `ch < c = output_len()`.
         unsafe {
             for ch in 0..p.c {
                 let x = input.add(ch * hw);
-                let mut m = V::splat(f32::NEG_INFINITY);
+                // Four accumulators: one max chain would wait out `max`'s latency per vector.
+                let mut m = [V::splat(f32::NEG_INFINITY); 4];
                 let mut i = 0;
+                while i + 4 * V::LANES <= hw {
+                    for (k, a) in m.iter_mut().enumerate() {
+                        *a = V::max(*a, V::load(x.add(i + k * V::LANES)));
+                    }
+                    i += 4 * V::LANES;
+                }
                 while i + V::LANES <= hw {
-                    m = V::max(m, V::load(x.add(i)));
+                    m[0] = V::max(m[0], V::load(x.add(i)));
                     i += V::LANES;
                 }
-                let mut s = m.reduce_max();
+                let mut s = V::max(V::max(m[0], m[1]), V::max(m[2], m[3])).reduce_max();
                 while i < hw {
                     let v = *x.add(i);
                     s = if v > s || v.is_nan() { v } else { s };
