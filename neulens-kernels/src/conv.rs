@@ -449,8 +449,23 @@ mod tests {
     }
 
     /// Runs one case on every ISA against the scalar twin and the f64 reference, with
-    /// `poison` (index, value) pairs written into the input. Returns the ISAs run.
+    /// `poison` (index, value) pairs written into the input, with both bandings: the fast one
+    /// (`scratch_len`) and, where it differs, the compact one. Returns the ISAs run.
     fn run_case(p: &ConvParams, seed: u64, poison: &[(usize, f32)]) -> usize {
+        let mut lens = vec![p.scratch_len()];
+        if p.min_scratch_len() != p.scratch_len() {
+            lens.push(p.min_scratch_len());
+        }
+        run_case_scratch(p, seed, poison, &lens)
+    }
+
+    /// [`run_case`] with each scratch length of `lens`.
+    fn run_case_scratch(
+        p: &ConvParams,
+        seed: u64,
+        poison: &[(usize, f32)],
+        lens: &[usize],
+    ) -> usize {
         p.validate().unwrap_or_else(|e| panic!("{p:?}: {e:?}"));
         let mut rng = Rng::new(seed);
         let mut x = rng.vec(p.input_len());
@@ -462,11 +477,6 @@ mod tests {
         let mut packed = vec![0.0; p.packed_weight_len()];
         pack_conv_weights(p, &w, &mut packed).unwrap();
         let want = conv_ref(p, &x, &w, &b);
-        // Both bandings: the fast one (`scratch_len`) and, where it differs, the compact one.
-        let mut lens = vec![p.scratch_len()];
-        if p.min_scratch_len() != p.scratch_len() {
-            lens.push(p.min_scratch_len());
-        }
         lens.iter()
             .map(|&len| {
                 check_isas(
@@ -720,24 +730,9 @@ mod tests {
         assert!(crate::cvec::applies(&p));
         let (least, fast) = (p.min_scratch_len(), p.scratch_len());
         let row = fast / 13; // 13 padded rows of 6 channels
-        for len in [least + row, least + 4 * row + 1] {
-            assert!(least < len && len < fast);
-            let mut rng = Rng::new(7);
-            let (x, w, b) = (
-                rng.vec(p.input_len()),
-                rng.vec(p.weight_len()),
-                rng.vec(p.c_out),
-            );
-            let mut packed = vec![0.0; p.packed_weight_len()];
-            pack_conv_weights(&p, &w, &mut packed).unwrap();
-            let want = conv_ref(&p, &x, &w, &b);
-            check_isas(&std::format!("banded {len}"), &want, true, |isa| {
-                let mut out = vec![f32::NAN; p.output_len()];
-                let mut scratch = vec![f32::NAN; len];
-                conv2d_scratch_checked(isa, &p, &x, &packed, &b, &mut out, &mut scratch).unwrap();
-                out
-            });
-        }
+        let lens = [least + row, least + 4 * row + 1];
+        assert!(lens.iter().all(|&len| least < len && len < fast));
+        assert!(run_case_scratch(&p, 7, &[], &lens) >= 1);
     }
 
     #[test]
