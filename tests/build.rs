@@ -74,6 +74,8 @@ const REQUIRED: &[&str] = &[
     "concat3",
     "concat_identity",
     "gap",
+    "global_max",
+    "conv_global_max",
     "flatten",
     "dense",
     "dense_on_map",
@@ -511,6 +513,24 @@ impl Gen {
             },
             Producer::Other,
         )
+    }
+
+    /// A max pool over the whole map (kernel = map size, unpadded). After a conv with no
+    /// activation on the pool the planner fuses the two (`conv_global_max`).
+    fn global_max(&mut self, x: &Val, act: &'static str) -> Val {
+        self.feat("global_max");
+        let conv = x.name.starts_with("conv_") || x.name.ends_with(".conv");
+        if conv && act == "none" {
+            self.feat("conv_global_max");
+        }
+        let p = Pool {
+            max: true,
+            k: [x.s.h, x.s.w],
+            stride: None,
+            pad: [0; 4],
+            cip: None,
+        };
+        self.pool(x, p, act)
     }
 
     fn flatten(&mut self, x: &Val) -> Val {
@@ -1141,6 +1161,7 @@ fn random_spec(i: usize) -> (String, BTreeSet<&'static str>, u64, usize) {
         match (head, g.rng.range(0, 3)) {
             (0, _) => {}
             (1, 0) => x = g.softmax(&x),
+            (1, 1) if i.is_multiple_of(2) => x = g.global_max(&x, "none"),
             (1, 1) => x = g.gap(&x, "none"),
             (1, _) => {
                 if let Some(y) = g.dense(&x, 24, "none") {
@@ -1151,7 +1172,18 @@ fn random_spec(i: usize) -> (String, BTreeSet<&'static str>, u64, usize) {
                 let pre = match v {
                     0 => {
                         let act = if g.rng.chance(30) { "relu" } else { "none" };
-                        Some(g.gap(&x, act))
+                        // Every other spec pools by the maximum, after a conv where one fits
+                        // (the conv and the pool are then fused by the planner).
+                        Some(if i.is_multiple_of(2) {
+                            if !(x.name.starts_with("conv_") || x.name.ends_with(".conv")) {
+                                if let Some(y) = g.block(Block::Conv, &x, 1) {
+                                    x = y;
+                                }
+                            }
+                            g.global_max(&x, act)
+                        } else {
+                            g.gap(&x, act)
+                        })
                     }
                     1 if x.s.hw() > 1 || g.rng.chance(50) => Some(g.flatten(&x)),
                     _ => None,

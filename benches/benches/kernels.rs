@@ -2,7 +2,10 @@
 //! AVX-512F, NEON), so the SIMD speed-up over the scalar twin is measured in one run.
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use neulens::kernels::conv::{conv2d_scratch_checked, pack_conv_weights, ConvParams};
+use neulens::kernels::conv::{
+    conv2d_global_max_checked, conv2d_scratch_checked, pack_conv_weights, pack_global_max_weights,
+    ConvParams,
+};
 use neulens::kernels::dense::{dense_checked, pack_dense_weights, DenseParams};
 use neulens::kernels::eltwise::softmax_checked;
 use neulens::kernels::pool::{maxpool2d_checked, PoolParams};
@@ -181,6 +184,91 @@ fn maxpool(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A conv followed by a global max pool, two ways on every ISA: the conv storing its map and
+/// the pool reading it back (`unfused/`), and `conv2d_global_max` keeping running maxima in
+/// registers (`fused/`). Shapes: the digits micro-flow gate's conv (1→16, 39×39 → 19×19,
+/// stride 2, unpadded; nine per image) and the digits tail's `c4` (48→64, 12×12 → 6×6,
+/// stride 2, pad 1).
+fn conv_global_max(c: &mut Criterion) {
+    let gate = ConvParams {
+        h_out: 19,
+        w_out: 19,
+        pad_top: 0,
+        pad_left: 0,
+        ..conv_params(1, 16, 39, 3, 2, 0, 1)
+    };
+    for (name, p) in [
+        ("gate_1x39x39-16_s2", gate),
+        ("c4_48x12x12-64_s2", conv_params(48, 64, 12, 3, 2, 1, 1)),
+    ] {
+        p.validate().expect("bench conv params are valid");
+        let pool = PoolParams {
+            c: p.c_out,
+            h_in: p.h_out,
+            w_in: p.w_out,
+            h_out: 1,
+            w_out: 1,
+            kh: p.h_out,
+            kw: p.w_out,
+            sh: 1,
+            sw: 1,
+            pad_top: 0,
+            pad_left: 0,
+            count_include_pad: false,
+            act: Act::None,
+        };
+        let (input, w, bias) = (
+            data(p.input_len(), 5),
+            data(p.weight_len(), 6),
+            data(p.c_out, 7),
+        );
+        let mut packed = vec![0.0; p.packed_weight_len()];
+        pack_conv_weights(&p, &w, &mut packed).expect("weights pack");
+        let mut packed_gmax = vec![0.0; p.global_max_packed_len()];
+        pack_global_max_weights(&p, &w, &mut packed_gmax).expect("weights pack");
+        let mut map = vec![0.0; p.output_len()];
+        let mut scratch = vec![0.0; p.scratch_len().max(p.global_max_scratch_len())];
+        let mut out = vec![0.0; p.c_out];
+        let mut group = c.benchmark_group(format!("conv_global_max/{name}"));
+        configure(&mut group);
+        group.throughput(Throughput::Elements(p.macs()));
+        for isa in isas() {
+            group.bench_function(format!("unfused/{}", isa.name()), |b| {
+                b.iter(|| {
+                    conv2d_scratch_checked(
+                        isa,
+                        black_box(&p),
+                        black_box(&input),
+                        &packed,
+                        &bias,
+                        &mut map,
+                        &mut scratch,
+                    )
+                    .expect("conv runs");
+                    maxpool2d_checked(isa, &pool, &map, &mut out).expect("pool runs");
+                    black_box(&out);
+                })
+            });
+            group.bench_function(format!("fused/{}", isa.name()), |b| {
+                b.iter(|| {
+                    conv2d_global_max_checked(
+                        isa,
+                        black_box(&p),
+                        black_box(&input),
+                        &packed_gmax,
+                        &bias,
+                        &mut out,
+                        &mut scratch,
+                    )
+                    .expect("fused conv runs");
+                    black_box(&out);
+                })
+            });
+        }
+        group.finish();
+    }
 }
 
 fn dense(c: &mut Criterion) {
@@ -468,6 +556,6 @@ fn pattern(c: &mut Criterion) {
 criterion_group! {
     name = kernels;
     config = Criterion::default().without_plots();
-    targets = convs, direct_convs, maxpool, dense, softmax, winograd, pattern
+    targets = convs, direct_convs, maxpool, conv_global_max, dense, softmax, winograd, pattern
 }
 criterion_main!(kernels);

@@ -389,6 +389,176 @@ pub fn conv2d_scratch_checked(
     Ok(())
 }
 
+impl ConvParams {
+    /// Whether [`conv2d_global_max`] runs `p`: a sane shape with groups 1 (any kernel, stride,
+    /// padding and map size).
+    pub const fn global_max_supported(&self) -> bool {
+        self.is_sane() && self.groups == 1
+    }
+    /// Packed weight length of [`conv2d_global_max`] (16-channel blocks, whatever the map).
+    pub const fn global_max_packed_len(&self) -> usize {
+        if !self.global_max_supported() {
+            return 0;
+        }
+        cvec::packed_len(self)
+    }
+    /// Scratch [`conv2d_global_max`] runs fastest with: a zero-padded copy of the input, none
+    /// when every tap reads inside the input.
+    pub const fn global_max_scratch_len(&self) -> usize {
+        if !self.global_max_supported() {
+            return 0;
+        }
+        cvec::scratch_len(self)
+    }
+    /// The least scratch of [`conv2d_global_max`]: the padded rows of one output row.
+    pub const fn global_max_min_scratch_len(&self) -> usize {
+        if !self.global_max_supported() {
+            return 0;
+        }
+        cvec::min_scratch_len(self)
+    }
+}
+
+/// Build time: PyTorch OIHW weights packed for [`conv2d_global_max`]
+/// (`out.len() == p.global_max_packed_len()`).
+pub fn pack_global_max_weights(
+    p: &ConvParams,
+    oihw: &[f32],
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    p.validate()?;
+    if !p.global_max_supported() {
+        return Err(KernelError::BadParams(
+            "a convolution fused with a global max pool needs groups 1",
+        ));
+    }
+    check_len("conv weights (OIHW)", p.weight_len(), oihw.len())?;
+    check_len("packed conv weights", p.global_max_packed_len(), out.len())?;
+    cvec::pack(p, oihw, out);
+    Ok(())
+}
+
+dispatch! {
+    /// Convolution + bias + activation followed by a global max pool, without storing the
+    /// map: `output[c]` is the largest value of output channel `c` (`c_out` floats). The
+    /// channel-vectorized tiles of the direct kernel keep running maxima instead of storing
+    /// their pixels, so the map (for example a micro-flow gate's 16×19×19) is never written
+    /// or read back.
+    ///
+    /// # Safety
+    /// `p` is valid and [`ConvParams::global_max_supported`]; `input` is valid for
+    /// `p.input_len()` reads, `packed_w` for `p.global_max_packed_len()` reads (from
+    /// [`pack_global_max_weights`]), `bias` for `p.c_out` reads, `output` for `p.c_out`
+    /// writes, `scratch` for `scratch_len` reads and writes (may dangle when that is 0), with
+    /// `scratch_len` at least [`ConvParams::global_max_min_scratch_len`]; `output` and
+    /// `scratch` do not overlap each other or the other buffers; `isa` is available.
+    pub unsafe fn conv2d_global_max(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_global_max_impl
+}
+
+/// Part `part` of `parts` of [`conv2d_global_max`]: the maxima of whole 16-channel blocks of
+/// output channels (the packing unit), as even as that allows; nothing for parts past the last
+/// block. Every part reads all of the input and writes only its own channels' maxima.
+///
+/// # Safety
+/// The contract of [`conv2d_global_max`] for `p`, for each part; `scratch` is this part's own.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv2d_global_max_part(
+    isa: Isa,
+    p: &ConvParams,
+    (part, parts): (usize, usize),
+    input: *const f32,
+    packed_w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
+    let (o0, o1) = crate::part_range(p.c_out, cvec::BLOCK, part, parts);
+    if o0 >= o1 {
+        return;
+    }
+    let sub = ConvParams {
+        c_out: o1 - o0,
+        ..*p
+    };
+    // SAFETY: `o0` is a multiple of 16, so channels `o0..o1` are whole packed blocks of
+    // `16 * c_in * kh * kw` floats (groups 1) starting at `o0 * c_in * kh * kw`; their bias and
+    // maxima start at `o0`; the scratch does not depend on `c_out`.
+    unsafe {
+        conv2d_global_max(
+            isa,
+            &sub,
+            input,
+            packed_w.add(o0 * p.c_in * p.kh * p.kw),
+            bias.add(o0),
+            output.add(o0),
+            scratch,
+            scratch_len,
+        )
+    }
+}
+
+/// Safe [`conv2d_global_max`]: checks parameters, slice lengths and ISA availability.
+pub fn conv2d_global_max_checked(
+    isa: Isa,
+    p: &ConvParams,
+    input: &[f32],
+    packed_w: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), KernelError> {
+    p.validate()?;
+    if !p.global_max_supported() {
+        return Err(KernelError::BadParams(
+            "a convolution fused with a global max pool needs groups 1",
+        ));
+    }
+    check_len("input", p.input_len(), input.len())?;
+    check_len("packed_w", p.global_max_packed_len(), packed_w.len())?;
+    check_len("bias", p.c_out, bias.len())?;
+    check_len("output", p.c_out, output.len())?;
+    if scratch.len() < p.global_max_min_scratch_len() {
+        return Err(KernelError::BadLength {
+            what: "scratch",
+            expected: p.global_max_min_scratch_len(),
+            found: scratch.len(),
+        });
+    }
+    check_isa(isa)?;
+    // SAFETY: lengths checked above, the `&mut` slices cannot alias each other or the shared
+    // ones, params validated and supported, ISA available.
+    unsafe {
+        conv2d_global_max(
+            isa,
+            p,
+            input.as_ptr(),
+            packed_w.as_ptr(),
+            bias.as_ptr(),
+            output.as_mut_ptr(),
+            scratch.as_mut_ptr(),
+            scratch.len(),
+        )
+    };
+    Ok(())
+}
+
+/// # Safety
+/// Contract of [`conv2d_global_max`], with `V` the ISA's vector type.
+#[inline(always)]
+unsafe fn conv2d_global_max_impl<V: Simd>(
+    p: &ConvParams,
+    input: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { cvec::conv_global_max::<V>(p, input, w, bias, output, scratch, scratch_len) }
+}
+
 /// # Safety
 /// Contract of [`conv2d`], with `V` the ISA's vector type.
 #[inline(always)]
@@ -733,6 +903,94 @@ mod tests {
         let lens = [least + row, least + 4 * row + 1];
         assert!(lens.iter().all(|&len| least < len && len < fast));
         assert!(run_case_scratch(&p, 7, &[], &lens) >= 1);
+    }
+
+    #[test]
+    fn global_max_equals_the_pooled_conv() {
+        // The fused conv + global max pool against the f64 reference conv reduced by a maximum,
+        // on every ISA: maps narrower than a tile and with a shifted last chunk, channel counts
+        // around the 16-channel block and the two-block tile, the in-place read and the padded
+        // copy at the least, an intermediate and the fast scratch, 1x1 and 5x5, all-negative
+        // maps (the maximum below zero, then clamped by ReLU) and one large positive poison.
+        let shapes = [
+            ((3, 3), (2, 2), (0, 0, 0, 0)),
+            ((3, 3), (1, 1), (1, 1, 1, 1)),
+            ((3, 3), (2, 2), (1, 1, 1, 1)),
+            ((1, 1), (1, 1), (0, 0, 0, 0)),
+            ((5, 5), (1, 1), (2, 2, 2, 2)),
+            ((2, 3), (1, 2), (1, 0, 0, 2)),
+        ];
+        let mut n = 0;
+        for (i, &(k, s, pad)) in shapes.iter().enumerate() {
+            for (j, &(h_out, w_out)) in
+                [(1usize, 1usize), (2, 3), (5, 4), (6, 9), (19, 19), (7, 17)]
+                    .iter()
+                    .enumerate()
+            {
+                let c_out = [1, 5, 16, 17, 33, 48, 67][(i + j) % 7];
+                let c_in = [1, 3, 8][j % 3];
+                let Some(h_in) = ((h_out - 1) * s.0 + k.0).checked_sub(pad.0 + pad.1) else {
+                    continue;
+                };
+                let Some(w_in) = ((w_out - 1) * s.1 + k.1).checked_sub(pad.2 + pad.3) else {
+                    continue;
+                };
+                if h_in == 0 || w_in == 0 {
+                    continue;
+                }
+                let act = ACTS[(i + j) % 3];
+                let p = params((c_in, c_out, 1), (h_in, w_in), k, s, pad, act).unwrap();
+                assert_eq!((p.h_out, p.w_out), (h_out, w_out), "{p:?}");
+                let mut rng = Rng::new(300 + (i * 10 + j) as u64);
+                let mut x = rng.vec(p.input_len());
+                if j % 2 == 1 {
+                    x[p.input_len() / 2] = 40.0;
+                }
+                let w = rng.vec(p.weight_len());
+                let mut b = rng.vec(p.c_out);
+                if i == 1 {
+                    // A bias far below zero: every pixel (and so the maximum) is negative.
+                    b.iter_mut().for_each(|v| *v -= 100.0);
+                }
+                let full = conv_ref(&p, &x, &w, &b);
+                let plane = p.h_out * p.w_out;
+                let want: Vec<f64> = full
+                    .chunks(plane)
+                    .map(|c| c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+                    .collect();
+                let mut packed = vec![0.0; p.global_max_packed_len()];
+                pack_global_max_weights(&p, &w, &mut packed).unwrap();
+                let (least, fast) = (p.global_max_min_scratch_len(), p.global_max_scratch_len());
+                let mut lens = vec![fast];
+                if least != fast {
+                    lens.extend([least, (least + fast) / 2]);
+                }
+                for len in lens {
+                    n += 1;
+                    check_isas(&std::format!("{p:?} scratch {len}"), &want, false, |isa| {
+                        let mut out = vec![f32::NAN; p.c_out];
+                        let mut scratch = vec![f32::NAN; len];
+                        conv2d_global_max_checked(isa, &p, &x, &packed, &b, &mut out, &mut scratch)
+                            .unwrap();
+                        out
+                    });
+                }
+            }
+        }
+        assert!(n >= 50, "only {n} cases ran");
+        // Grouped convs are refused, not run.
+        let g = params((4, 4, 2), (5, 5), (3, 3), (1, 1), (0, 0, 0, 0), Act::None).unwrap();
+        assert!(!g.global_max_supported());
+        let r = conv2d_global_max_checked(
+            Isa::Scalar,
+            &g,
+            &[0.0; 100],
+            &[],
+            &[0.0; 4],
+            &mut [0.0; 4],
+            &mut [],
+        );
+        assert!(matches!(r, Err(KernelError::BadParams(_))), "{r:?}");
     }
 
     #[test]

@@ -144,17 +144,27 @@ struct Geo {
 
 /// The microkernel: `NV * LANES` output channels (`m` of them stored, `m >= 1`) × `NP` pixels
 /// of one output row, accumulated in registers over input channels and taps; bias at the
-/// start, activation and the transposing store at the end.
+/// start, activation and the transposing store at the end. With `GMAX` it stores nothing: it
+/// folds the `NP` pixels into the running maxima at `out` (before the activation, which is
+/// monotone and applied to the maxima at the end).
 ///
 /// # Safety
 /// `x`: the (padded) input at the tile's first tap (row `oy * sh`, column `ox0 * sw` of
 /// channel 0), valid for every tap of `NP` pixels of `c_in` channels; `w`: the first packed
 /// block of the tile's channels (`NV * LANES / 16` blocks `g.wblock` apart); `bias`: `NV *
 /// LANES` floats; `out`: the tile's first output (channel 0 of the tile, pixel `oy * w_out +
-/// ox0`), valid for `m` channel planes; `V`'s ISA available.
+/// ox0`), valid for `m` channel planes, or with `GMAX` `NV * LANES` running maxima; `V`'s ISA
+/// available.
 #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn tile<V: Simd, const NV: usize, const NP: usize, const K: usize, const S: usize>(
+unsafe fn tile<
+    V: Simd,
+    const NV: usize,
+    const NP: usize,
+    const K: usize,
+    const S: usize,
+    const GMAX: bool,
+>(
     p: &ConvParams,
     g: Geo,
     x: *const f32,
@@ -202,6 +212,16 @@ unsafe fn tile<V: Simd, const NV: usize, const NP: usize, const K: usize, const 
                 }
             }
         }
+        if GMAX {
+            for v in 0..NV {
+                let mut r = V::load(out.add(v * V::LANES));
+                for q in 0..NP {
+                    r = V::max(r, acc[v][q]);
+                }
+                r.store(out.add(v * V::LANES));
+            }
+            return;
+        }
         // Transpose through the stack: `buf[q][c]`, then each channel's `NP` pixels.
         let mut buf = [[0f32; 4 * BLOCK]; NP];
         for q in 0..NP {
@@ -219,11 +239,12 @@ unsafe fn tile<V: Simd, const NV: usize, const NP: usize, const K: usize, const 
 }
 
 /// The loop nest for one tile shape: channel groups of `NV * LANES` (`NV1` vectors for a last
-/// group of at most `NV1 * LANES` channels), rows, chunks.
+/// group of at most `NV1 * LANES` channels), rows, chunks. With `GMAX`, `output` holds the
+/// `c_out` running maxima (see [`conv_global_max`]).
 ///
 /// # Safety
-/// As [`conv`], `x` the (padded) input with strides `g` from padded row `oy0 * sh` on, holding
-/// the rows of output rows `oy0..oy1`.
+/// As [`conv`] (or [`conv_global_max`]), `x` the (padded) input with strides `g` from padded
+/// row `oy0 * sh` on, holding the rows of output rows `oy0..oy1`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn nest<
@@ -233,6 +254,7 @@ unsafe fn nest<
     const NP: usize,
     const K: usize,
     const S: usize,
+    const GMAX: bool,
 >(
     p: &ConvParams,
     g: Geo,
@@ -255,20 +277,34 @@ unsafe fn nest<
             let mut b = [0f32; 4 * BLOCK];
             core::ptr::copy_nonoverlapping(bias.add(c0), b.as_mut_ptr(), min(m, 4 * BLOCK));
             let wc = w.add(c0 / BLOCK * g.wblock);
+            let width = if wide { NV } else { NV1 } * V::LANES;
+            // `GMAX`: this group's running maxima, whole vectors (the lanes past `c_out` hold
+            // the maxima of zero weights and are never written back).
+            let mut mx = [f32::NEG_INFINITY; 4 * BLOCK];
+            if GMAX {
+                core::ptr::copy_nonoverlapping(output.add(c0), mx.as_mut_ptr(), min(m, width));
+            }
             for oy in oy0..oy1 {
                 let xr = x.add((oy - oy0) * p.sh * g.xrow);
-                let orow = output.add(c0 * g.plane + oy * p.w_out);
                 for k in 0..chunks {
                     let ox0 = min(k * NP, p.w_out - NP);
-                    let (xt, ot) = (xr.add(ox0 * p.sw), orow.add(ox0));
-                    if wide {
-                        tile::<V, NV, NP, K, S>(p, g, xt, wc, b.as_ptr(), m, ot);
+                    let xt = xr.add(ox0 * p.sw);
+                    let ot = if GMAX {
+                        mx.as_mut_ptr()
                     } else {
-                        tile::<V, NV1, NP, K, S>(p, g, xt, wc, b.as_ptr(), m, ot);
+                        output.add(c0 * g.plane + oy * p.w_out + ox0)
+                    };
+                    if wide {
+                        tile::<V, NV, NP, K, S, GMAX>(p, g, xt, wc, b.as_ptr(), m, ot);
+                    } else {
+                        tile::<V, NV1, NP, K, S, GMAX>(p, g, xt, wc, b.as_ptr(), m, ot);
                     }
                 }
             }
-            c0 += if wide { NV } else { NV1 } * V::LANES;
+            if GMAX {
+                core::ptr::copy_nonoverlapping(mx.as_ptr(), output.add(c0), min(m, width));
+            }
+            c0 += width;
         }
     }
 }
@@ -321,23 +357,67 @@ pub(crate) unsafe fn conv<V: Simd>(
     scratch: *mut f32,
     scratch_len: usize,
 ) {
-    let s = (scratch, scratch_len);
+    // SAFETY: forwarded contract.
+    unsafe { conv_any::<V, false>(p, input, w, bias, output, (scratch, scratch_len)) }
+}
+
+/// Convolution + bias + activation reduced by a global max pool: `output[c]` is the largest
+/// value of output channel `c` over the whole map (`c_out` floats), and the map is never
+/// stored. The tiles fold their pixels into running maxima instead of storing them (a row's
+/// shifted last chunk folds a few pixels twice, which a maximum ignores); the activation, being
+/// monotone, is applied to the maxima.
+///
+/// # Safety
+/// As [`conv`] with `output` valid for `c_out` writes, groups 1, any kernel size and map.
+#[inline(always)]
+pub(crate) unsafe fn conv_global_max<V: Simd>(
+    p: &ConvParams,
+    input: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
+    // SAFETY: `output` holds `c_out` floats; the rest is the forwarded contract.
+    unsafe {
+        for c in 0..p.c_out {
+            *output.add(c) = f32::NEG_INFINITY;
+        }
+        conv_any::<V, true>(p, input, w, bias, output, (scratch, scratch_len));
+        crate::common::act_inplace::<V>(p.act, p.c_out, output);
+    }
+}
+
+/// [`conv`] or (`GMAX`) [`conv_global_max`], dispatched to the kernel sizes with constant taps.
+///
+/// # Safety
+/// The contract of the function it implements.
+#[inline(always)]
+unsafe fn conv_any<V: Simd, const GMAX: bool>(
+    p: &ConvParams,
+    input: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    s: (*mut f32, usize),
+) {
     // SAFETY: forwarded contract; `K`, `S` match `p` (or are 0).
     unsafe {
         match (p.kh, p.kw, p.sh, p.sw) {
-            (3, 3, 1, 1) => conv_k::<V, 3, 1>(p, input, w, bias, output, s),
-            (3, 3, 2, 2) => conv_k::<V, 3, 2>(p, input, w, bias, output, s),
-            _ => conv_k::<V, 0, 0>(p, input, w, bias, output, s),
+            (3, 3, 1, 1) => conv_k::<V, 3, 1, GMAX>(p, input, w, bias, output, s),
+            (3, 3, 2, 2) => conv_k::<V, 3, 2, GMAX>(p, input, w, bias, output, s),
+            _ => conv_k::<V, 0, 0, GMAX>(p, input, w, bias, output, s),
         }
     }
 }
 
-/// [`conv`] for a `K x K` kernel of stride `S` (any with `K == 0`).
+/// [`conv_any`] for a `K x K` kernel of stride `S` (any with `K == 0`).
 ///
 /// # Safety
-/// As [`conv`], and `K == 0` or `p` is `K x K` with stride `S` on both axes.
+/// As [`conv_any`], and `K == 0` or `p` is `K x K` with stride `S` on both axes.
 #[inline(always)]
-unsafe fn conv_k<V: Simd, const K: usize, const S: usize>(
+unsafe fn conv_k<V: Simd, const K: usize, const S: usize, const GMAX: bool>(
     p: &ConvParams,
     input: *const f32,
     w: *const f32,
@@ -380,7 +460,7 @@ unsafe fn conv_k<V: Simd, const K: usize, const S: usize>(
             macro_rules! go {
                 ($nv:literal, $nv1:literal, [$($n:literal),*]) => {
                     match np {
-                        $($n => nest::<V, $nv, $nv1, $n, K, S>(p, g, x, w, bias, output, r),)*
+                        $($n => nest::<V, $nv, $nv1, $n, K, S, GMAX>(p, g, x, w, bias, output, r),)*
                         _ => unreachable!(),
                     }
                 };

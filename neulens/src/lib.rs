@@ -150,7 +150,8 @@ pub struct LayerInfo {
     pub shape: [usize; 3],
     pub macs: u64,
     pub weight_bytes: usize,
-    /// Offset (f32) of the output in the arena, or None when it is the caller's output (or a view).
+    /// Offset (f32) of the output in the arena, or None when it is the caller's output, a view,
+    /// or not stored (a conv fused with the global max pool after it).
     pub arena_offset: Option<usize>,
 }
 

@@ -502,6 +502,18 @@ fn run_kernel(
             scratch,
         )
         .map_err(e),
+        Kernel::ConvGlobalMax {
+            p, weight, bias, ..
+        } => neulens::kernels::conv::conv2d_global_max_checked(
+            isa,
+            p,
+            a,
+            ws(*weight, p.global_max_packed_len())?,
+            ws(*bias, p.c_out)?,
+            out,
+            scratch,
+        )
+        .map_err(e),
         Kernel::MaxPool { p, .. } => pool::maxpool2d_checked(isa, p, a, out).map_err(e),
         Kernel::AvgPool { p, .. } => pool::avgpool2d_checked(isa, p, a, out).map_err(e),
         Kernel::GlobalAvgPool { hw, act, .. } => {
@@ -611,6 +623,12 @@ fn run_planned(k: &Kernel, w: &[f32], mem: &mut Mem, isa: neulens::Isa) -> Resul
             output,
             scratch,
             ..
+        }
+        | Kernel::ConvGlobalMax {
+            input,
+            output,
+            scratch,
+            ..
         } => (vec![Some(*input), None, Some(*output), *scratch], None),
         Kernel::Copy { src, dst } | Kernel::Window { src, dst, .. } => {
             (vec![Some(*src), None, Some(*dst), None], None)
@@ -697,6 +715,12 @@ fn kernel_lens(k: &Kernel) -> [usize; 4] {
             ..
         }
         | Kernel::Pattern {
+            input,
+            output,
+            scratch,
+            ..
+        }
+        | Kernel::ConvGlobalMax {
             input,
             output,
             scratch,

@@ -341,7 +341,8 @@ fn body(plan: &Plan) -> Body {
         let smacs = step.macs;
         let wbytes = step.weight_bytes;
         let arena_off = match step.output.storage {
-            Storage::Arena(_) => {
+            // A conv fused into the pool after it stores no map.
+            Storage::Arena(_) if step.output.len > 0 => {
                 let o = step.output.start();
                 quote!(Some(#o))
             }
@@ -455,6 +456,33 @@ fn body(plan: &Plan) -> Body {
                         ::neulens::kernels::pattern::pattern_conv2d_part::<#lib>(isa, &#pp, (k, n), #i, #wp, #bp, #o, if k == 0 { #sc } else { ws });
                     });
                     quote!(::neulens::kernels::pattern::pattern_conv2d::<#lib>(isa, &#pp, #i, #wp, #bp, #o, #sc);)
+                }
+                Kernel::ConvGlobalMax {
+                    p,
+                    input,
+                    weight,
+                    bias,
+                    output,
+                    scratch,
+                } => {
+                    let id = format_ident!("P{}", pid);
+                    pid += 1;
+                    params.push(conv_params_item(&id, p, input.len, p.output_len()));
+                    let (i, o, wp, bp) = (rd(input), wr(output), wptr(*weight), wptr(*bias));
+                    let sc = scratch_ptr(scratch);
+                    let sl = scratch.as_ref().map_or(0, |s| s.len);
+                    let (co, wl) = (p.c_out, p.global_max_packed_len());
+                    params.push(quote! {
+                        ::neulens::__private::static_assertions::const_assert!(#id.global_max_supported());
+                        ::neulens::__private::static_assertions::const_assert!(#id.global_max_min_scratch_len() <= #sl);
+                        ::neulens::__private::static_assertions::const_assert!(#id.global_max_packed_len() == #wl);
+                        ::neulens::__private::static_assertions::const_assert!(#id.c_out == #co);
+                    });
+                    worker_scratch = worker_scratch.max(sl);
+                    split = Some(quote! {
+                        ::neulens::kernels::conv::conv2d_global_max_part(isa, &#id, (k, n), #i, #wp, #bp, #o, if k == 0 { #sc } else { ws }, #sl);
+                    });
+                    quote!(::neulens::kernels::conv::conv2d_global_max(isa, &#id, #i, #wp, #bp, #o, #sc, #sl);)
                 }
                 Kernel::MaxPool { p, input, output } | Kernel::AvgPool { p, input, output } => {
                     let id = format_ident!("P{}", pid);

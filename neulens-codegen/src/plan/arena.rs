@@ -60,12 +60,15 @@ impl Assignment {
 }
 
 /// Assigns storage to every value of a lowered graph, and `scratch[i]` f32 of arena to node `i`
-/// for the duration of its call.
-pub fn assign(g: &Graph, scratch: &[usize]) -> Assignment {
+/// for the duration of its call. `fused[i]` (missing = false) marks a conv computed by the
+/// call of node `i + 1` (a global max pool, see `plan::global_max_fusions`): its value is never
+/// stored (length 0) and its inputs live until node `i + 1`.
+pub fn assign(g: &Graph, scratch: &[usize], fused: &[bool]) -> Assignment {
     let n = g.nodes.len();
     let consumers = g.consumers();
+    let is_fused = |v: usize| fused.get(v).copied().unwrap_or(false);
     // Last node reading each value; the model output lives to the end.
-    let last_use: Vec<usize> = (0..n)
+    let mut last_use: Vec<usize> = (0..n)
         .map(|v| {
             let l = consumers[v].iter().copied().max().unwrap_or(v);
             if v == g.output {
@@ -75,6 +78,20 @@ pub fn assign(g: &Graph, scratch: &[usize]) -> Assignment {
             }
         })
         .collect();
+    for (i, node) in g.nodes.iter().enumerate() {
+        if is_fused(i) {
+            for &v in &node.inputs {
+                last_use[v] = last_use[v].max(i + 1);
+            }
+        }
+    }
+    let value_len = |v: usize| {
+        if is_fused(v) {
+            0
+        } else {
+            g.nodes[v].shape.len()
+        }
+    };
 
     let mut buffer_of = vec![0usize; n];
     let mut lens: Vec<usize> = Vec::new();
@@ -115,7 +132,7 @@ pub fn assign(g: &Graph, scratch: &[usize]) -> Assignment {
             }
             _ => {
                 is_input_buf.push(false);
-                new_buf(node.shape.len(), i, &mut lens, &mut lifetimes)
+                new_buf(value_len(i), i, &mut lens, &mut lifetimes)
             }
         };
         buffer_of[i] = b;
@@ -187,7 +204,7 @@ pub fn assign(g: &Graph, scratch: &[usize]) -> Assignment {
             BufRef {
                 storage,
                 offset: 0,
-                len: g.nodes[v].shape.len(),
+                len: value_len(v),
             }
         })
         .collect();

@@ -120,6 +120,19 @@ pub enum Kernel {
         /// `pattern::scratch_len(p)` f32 of arena, live only during this call.
         scratch: Option<BufRef>,
     },
+    /// A direct conv reduced by the global max pool that reads it (see [`global_max_fusions`]):
+    /// `output` is the pool's `c_out` maxima and the map is never stored. It sits in the pool's
+    /// step; the conv's step has no call. `weight` holds `pack_global_max_weights` output.
+    ConvGlobalMax {
+        p: ConvParams,
+        input: BufRef,
+        weight: usize,
+        bias: usize,
+        output: BufRef,
+        /// `p.global_max_scratch_len()` (or the least, in a compact plan) f32 of arena, live
+        /// only during this call.
+        scratch: Option<BufRef>,
+    },
     MaxPool {
         p: PoolParams,
         input: BufRef,
@@ -197,6 +210,12 @@ impl Kernel {
                 output,
                 scratch,
                 ..
+            }
+            | Kernel::ConvGlobalMax {
+                input,
+                output,
+                scratch,
+                ..
             } => {
                 let mut v = vec![*input, *output];
                 v.extend(*scratch);
@@ -238,6 +257,9 @@ impl Kernel {
             Kernel::Pattern {
                 p, weight, bias, ..
             } => vec![(*weight, p.packed_len()), (*bias, p.conv.c_out)],
+            Kernel::ConvGlobalMax {
+                p, weight, bias, ..
+            } => vec![(*weight, p.global_max_packed_len()), (*bias, p.c_out)],
             Kernel::Affine {
                 c, scale, shift, ..
             } => vec![(*scale, *c), (*shift, *c)],
@@ -380,8 +402,9 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             _ => None,
         })
         .collect();
+    let fused = global_max_fusions(g, &algos);
     // Scratch memory per node (live only while the node runs), from the kernels' contracts.
-    let scratch: Vec<usize> = g
+    let mut scratch: Vec<usize> = g
         .nodes
         .iter()
         .enumerate()
@@ -395,7 +418,24 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             _ => 0,
         })
         .collect();
-    let storage = arena::assign(g, &scratch);
+    // A fused conv runs in its pool's step, with its scratch.
+    for (i, &f) in fused.iter().enumerate() {
+        if f {
+            let p = match &g.nodes[i].op {
+                Op::Conv(c) => conv_params(g, i, c),
+                _ => unreachable!("only convs fuse"),
+            };
+            scratch[i] = 0;
+            scratch[i + 1] = if mode == Scratch::Fast {
+                p.global_max_scratch_len()
+            } else {
+                p.global_max_min_scratch_len()
+            };
+        }
+    }
+    let storage = arena::assign(g, &scratch, &fused);
+    // The fused conv of the step being planned: (params, input, weight, bias), for the pool.
+    let mut pending: Option<(ConvParams, BufRef, usize, usize)> = None;
     let mut steps = Vec::new();
     let mut pattern_libs: Vec<Vec<u16>> = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
@@ -459,6 +499,15 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
                         let r = winograd::pack_weights(&p, t, &c.weight.data, &mut packed);
                         (packed, r)
                     }
+                    (_, _) if fused[i] => {
+                        let mut packed = vec![0.0f32; p.global_max_packed_len()];
+                        let r = neulens_kernels::conv::pack_global_max_weights(
+                            &p,
+                            &c.weight.data,
+                            &mut packed,
+                        );
+                        (packed, r)
+                    }
                     (_, _) => {
                         let mut packed = vec![0.0f32; p.packed_weight_len()];
                         let r = neulens_kernels::conv::pack_conv_weights(
@@ -484,34 +533,57 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
                     Some(b) => blob.push(&b.data),
                     None => blob.push(&vec![0.0; s.c]),
                 };
-                kernels.push(match (a, pattern) {
-                    (ConvAlgo::Pattern, Some((pp, library))) => Kernel::Pattern {
-                        p: pp,
-                        library,
-                        input: ins[0],
-                        weight,
-                        bias,
-                        output: out,
-                        scratch: storage.scratch[i],
-                    },
-                    (ConvAlgo::Winograd(tile), _) => Kernel::Winograd {
-                        p,
-                        tile,
-                        input: ins[0],
-                        weight,
-                        bias,
-                        output: out,
-                        scratch: storage.scratch[i],
-                    },
-                    (_, _) => Kernel::Conv {
-                        p,
-                        algo: a,
-                        input: ins[0],
-                        weight,
-                        bias,
-                        output: out,
-                        scratch: storage.scratch[i],
-                    },
+                if fused[i] {
+                    why = format!(
+                        "fused with the global max pool `{}`: the map is reduced in registers, never stored",
+                        g.nodes[i + 1].name
+                    );
+                    pending = Some((p, ins[0], weight, bias));
+                } else {
+                    kernels.push(match (a, pattern) {
+                        (ConvAlgo::Pattern, Some((pp, library))) => Kernel::Pattern {
+                            p: pp,
+                            library,
+                            input: ins[0],
+                            weight,
+                            bias,
+                            output: out,
+                            scratch: storage.scratch[i],
+                        },
+                        (ConvAlgo::Winograd(tile), _) => Kernel::Winograd {
+                            p,
+                            tile,
+                            input: ins[0],
+                            weight,
+                            bias,
+                            output: out,
+                            scratch: storage.scratch[i],
+                        },
+                        (_, _) => Kernel::Conv {
+                            p,
+                            algo: a,
+                            input: ins[0],
+                            weight,
+                            bias,
+                            output: out,
+                            scratch: storage.scratch[i],
+                        },
+                    });
+                }
+            }
+            Op::MaxPool(_) if pending.is_some() => {
+                let Some((p, input, weight, bias)) = pending.take() else {
+                    unreachable!()
+                };
+                algo = "fused";
+                why = format!("computed by `{}`", g.nodes[i - 1].name);
+                kernels.push(Kernel::ConvGlobalMax {
+                    p,
+                    input,
+                    weight,
+                    bias,
+                    output: out,
+                    scratch: storage.scratch[i],
                 });
             }
             Op::MaxPool(pl) | Op::AvgPool(pl) => {
@@ -682,6 +754,16 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             }
         }
         let in_place = ins.contains(&out) && !matches!(n.op, Op::Flatten);
+        // A fused conv's weights count in its own step, not in the pool's.
+        let weight_bytes = match (&pending, kernels.first()) {
+            (Some((p, ..)), _) => (p.global_max_packed_len() + p.c_out) * 4,
+            (None, Some(Kernel::ConvGlobalMax { .. })) => 0,
+            _ => kernels
+                .iter()
+                .flat_map(Kernel::weight_ranges)
+                .map(|(_, l)| l * 4)
+                .sum(),
+        };
         steps.push(Step {
             name: n.name.clone(),
             op: n.op.name(),
@@ -689,11 +771,7 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             why,
             shape: s,
             macs: node_macs(g, i),
-            weight_bytes: kernels
-                .iter()
-                .flat_map(Kernel::weight_ranges)
-                .map(|(_, l)| l * 4)
-                .sum(),
+            weight_bytes,
             output: out,
             in_place,
             kernels,
@@ -744,6 +822,43 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
         arena_budget,
         pattern_libs,
     })
+}
+
+/// Per node: whether conv node `i` is fused with the global max pool at `i + 1`
+/// ([`Kernel::ConvGlobalMax`]): the conv runs direct (not Winograd, pattern-sparse or
+/// depthwise) with groups 1, the pool is its only reader and it is not the model output, and
+/// the pool takes the maximum over the whole map (unpadded window of the map's size, no
+/// activation of its own). The learned micro-flow gate (conv → global max → dense) is the case
+/// this is for: its 16-channel map is never stored.
+pub fn global_max_fusions(g: &Graph, algos: &[Option<(ConvAlgo, String)>]) -> Vec<bool> {
+    let consumers = g.consumers();
+    let mut fused = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate() {
+        let Op::Conv(c) = &n.op else { continue };
+        let direct = matches!(
+            algos.get(i),
+            Some(Some((ConvAlgo::Direct | ConvAlgo::Pointwise, _)))
+        );
+        let Some(next) = g.nodes.get(i + 1) else {
+            continue;
+        };
+        let whole_map = match &next.op {
+            Op::MaxPool(pl) => {
+                pl.kernel == [n.shape.h, n.shape.w]
+                    && pl.pad == crate::graph::Pad::default()
+                    && next.shape.h == 1
+                    && next.shape.w == 1
+            }
+            _ => false,
+        };
+        fused[i] = direct
+            && whole_map
+            && next.act == Act::None
+            && consumers[i] == [i + 1]
+            && i != g.output
+            && conv_params(g, i, c).global_max_supported();
+    }
+    fused
 }
 
 /// The kernel parameters of conv node `i`.
@@ -1151,10 +1266,176 @@ mod tests {
         ])
     }
 
+    /// input 2×11×11 → c0 (3×3 pad 1) → g (3×3 stride 2, unpadded, 16 ch) → a max pool with
+    /// kernel `k`, padding `pad` and activation `pool_act` → fc; `extra` adds a second reader of
+    /// `g`'s map (a dense layer on it, summed with fc).
+    fn gated(k: usize, pad: usize, pool_act: Act, extra: bool) -> Graph {
+        let (m, mo) = (Shape::new(4, 11, 11), Shape::new(16, 5, 5));
+        let po = (5 + 2 * pad - k) / k + 1;
+        let mut nodes = vec![
+            input(Shape::new(2, 11, 11)),
+            node("c0", conv3(4, 2), vec![0], m, Act::Relu),
+            node(
+                "g",
+                conv_op(
+                    16,
+                    [3, 3],
+                    [2, 2],
+                    Pad::default(),
+                    1,
+                    vec![0.01; 16 * 4 * 9],
+                    None,
+                    4,
+                ),
+                vec![1],
+                mo,
+                Act::Relu,
+            ),
+            node(
+                "gmp",
+                Op::MaxPool(crate::graph::PoolOp {
+                    kernel: [k, k],
+                    stride: [k, k],
+                    pad: Pad {
+                        top: pad,
+                        left: pad,
+                        bottom: pad,
+                        right: pad,
+                    },
+                    count_include_pad: false,
+                }),
+                vec![2],
+                Shape::new(16, po, po),
+                pool_act,
+            ),
+        ];
+        let fc = |name: &str, from: usize, n: usize| {
+            node(
+                name,
+                Op::Dense(crate::graph::DenseOp {
+                    out_features: 3,
+                    weight: crate::graph::Tensor {
+                        shape: vec![3, n],
+                        data: vec![0.5; 3 * n],
+                    },
+                    bias: None,
+                }),
+                vec![from],
+                Shape::new(3, 1, 1),
+                Act::None,
+            )
+        };
+        nodes.push(fc("fc", 3, 16 * po * po));
+        if extra {
+            nodes.push(fc("fc2", 2, mo.len()));
+            nodes.push(node(
+                "sum",
+                Op::Add,
+                vec![4, 5],
+                Shape::new(3, 1, 1),
+                Act::None,
+            ));
+        }
+        graph(nodes)
+    }
+
+    #[test]
+    fn a_conv_read_only_by_a_global_max_pool_is_fused_with_it() {
+        let g = gated(5, 0, Act::None, false);
+        let p = plan(&g).unwrap();
+        let (conv, pool) = (&p.steps[1], &p.steps[2]);
+        assert_eq!((conv.name.as_str(), pool.name.as_str()), ("g", "gmp"));
+        assert!(conv.kernels.is_empty(), "{:?}", conv.kernels);
+        assert_eq!(conv.output.len, 0, "the fused map is not stored");
+        assert!(conv.weight_bytes > 0 && pool.weight_bytes == 0);
+        assert!(
+            conv.why.contains("fused with the global max pool `gmp`"),
+            "{}",
+            conv.why
+        );
+        let [Kernel::ConvGlobalMax {
+            p: cp,
+            input,
+            output,
+            scratch,
+            ..
+        }] = pool.kernels.as_slice()
+        else {
+            panic!("{:?}", pool.kernels)
+        };
+        assert_eq!((cp.c_in, cp.c_out, cp.h_out, cp.w_out), (4, 16, 5, 5));
+        assert_eq!(*input, p.steps[0].output, "reads c0's map");
+        assert_eq!(output.len, 16);
+        // The conv is unpadded: it reads c0's map in place, no scratch.
+        assert_eq!(*scratch, None);
+        // c0's map stays live through the pool's step, so the maxima never overwrite it.
+        assert!(
+            output.end() <= input.start() || input.end() <= output.start(),
+            "{output:?} overlaps {input:?}"
+        );
+        // Not fused: a pool with an activation of its own, a padded or partial pool, or a
+        // conv map read by another layer too.
+        for (what, g) in [
+            ("pool activation", gated(5, 0, Act::Relu, false)),
+            ("padded pool", gated(5, 1, Act::None, false)),
+            ("partial pool", gated(2, 0, Act::None, false)),
+            ("second reader", gated(5, 0, Act::None, true)),
+        ] {
+            let p = plan(&g).unwrap();
+            assert!(
+                p.steps
+                    .iter()
+                    .flat_map(|s| &s.kernels)
+                    .all(|k| !matches!(k, Kernel::ConvGlobalMax { .. })),
+                "{what}: fused"
+            );
+            assert!(!p.steps[1].kernels.is_empty(), "{what}: conv has no call");
+        }
+    }
+
+    #[test]
+    fn fused_global_max_scratch_sits_in_the_pool_step() {
+        // A padded conv (3×3 pad 1 on 11×11) needs the zero-padded copy as scratch.
+        let mut g = gated(5, 0, Act::None, false);
+        if let Op::Conv(c) = &mut g.nodes[2].op {
+            c.pad = Pad {
+                top: 1,
+                left: 1,
+                bottom: 1,
+                right: 1,
+            };
+            c.stride = [2, 2];
+        }
+        g.nodes[2].shape = Shape::new(16, 6, 6);
+        if let Op::MaxPool(pl) = &mut g.nodes[3].op {
+            pl.kernel = [6, 6];
+            pl.stride = [6, 6];
+        }
+        let p = plan(&g).unwrap();
+        let Kernel::ConvGlobalMax {
+            p: cp,
+            input,
+            output,
+            scratch: Some(s),
+            ..
+        } = &p.steps[2].kernels[0]
+        else {
+            panic!("{:?}", p.steps[2].kernels)
+        };
+        assert_eq!(s.len, cp.global_max_scratch_len());
+        assert!(s.len > 0);
+        for b in [input, output] {
+            assert!(
+                b.end() <= s.start() || s.end() <= b.start(),
+                "{b:?} overlaps scratch {s:?}"
+            );
+        }
+    }
+
     #[test]
     fn live_buffers_never_share_arena_bytes() {
         let g = residual();
-        let a = arena::assign(&g, &[]);
+        let a = arena::assign(&g, &[], &[]);
         for x in 0..a.lens.len() {
             for y in (x + 1)..a.lens.len() {
                 let (lx, ly) = (a.lifetimes[x], a.lifetimes[y]);
@@ -1196,7 +1477,7 @@ mod tests {
     fn scratch_does_not_overlap_values_live_at_its_node() {
         let g = residual();
         // c2 (node 2) asks for scratch while c1 (read later by the add) and c2's output are live.
-        let a = arena::assign(&g, &[0, 0, 1000, 0, 0, 0, 0]);
+        let a = arena::assign(&g, &[0, 0, 1000, 0, 0, 0, 0], &[]);
         let s = a.scratch[2].expect("scratch assigned");
         assert_eq!(s.len, 1000);
         for v in [1usize, 2] {
