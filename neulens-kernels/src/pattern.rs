@@ -12,26 +12,33 @@
 //! names are instantiated.
 //!
 //! **Packed weights** (`u32` words stored in the f32 blob, then weights; see [`packed_len`]):
-//! `order[c_out]` (the output channel computed i-th: filters grouped by kernel count, most first),
-//! `runs[c_out * K + 1]` (kernel index where filter i's run of pattern p starts; the next entry
-//! ends it), `ic[n]` (input channel of each kept kernel, sorted by pattern then channel inside a
-//! filter), `w[4 n]` (the 4 weights of each kernel in tap order, row-major).
+//! the filters are cut into blocks of [`FILTER_BLOCK`]; `starts[blocks * c_in * K + 1]` (kernel
+//! index where the run of filter block `b`, input channel `c`, pattern `p` starts, in that order;
+//! the next entry ends it), `oc[n]` (output channel of each kept kernel, ascending inside a run),
+//! `w[4 n]` (the 4 weights of each kernel in tap order, row-major).
 //!
 //! **Kernel.** The input is copied into a zero-padded grid in scratch, one band of output rows
 //! at a time (the band's grid stays within about the L2 size). With stride 2 each channel holds
 //! four phase planes (even/odd padded rows × even/odd padded columns), so every tap of a
 //! stride-2 output row is again a contiguous run of one phase plane: tap `(ky, kx)` reads phase
-//! `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`. Each (phase) plane is stored once per
-//! column shift, with a row stride that is a multiple of the vector width and the grid 64-byte
-//! aligned, so every tap load is an aligned vector at a constant offset per mask (no load
-//! splits a cache line, no tap needs a bounds check). Per filter, per tile of `R` output rows × `NV`
-//! vectors along x, the accumulators start at the bias and stay in registers while the filter's
-//! runs are visited; inside a run, each kernel is its channel index, 4 broadcast weights and, per
-//! tap (a constant row/column offset of the grid), one FMA per accumulator with the shifted input
-//! vector as memory operand: no per-weight index and no branch in the inner loop. Activation at
-//! the store; partial vectors at the right edge are stored with a lane mask.
+//! `(ky % 2, kx % 2)` shifted by `(ky / 2, kx / 2)`. Rows are padded to a multiple of the
+//! vector width (plus the taps' halo), so every tap of a tile is a vector load at a constant
+//! offset per mask and no tap needs a bounds check. (The second session's kernel stored each
+//! plane three times, shifted by a column, so that every tap load was aligned; with the loads
+//! shared by a whole run of filters below, the split loads cost less than filling the copies.)
+//!
+//! The loop is input-stationary, which is what makes the sparsity pay: per register tile of
+//! `R` output rows × `NV` vectors along x, and per filter block, the accumulators of every
+//! filter of the block live in an L1-resident buffer (started at the bias); per input channel
+//! and pattern, the body of that pattern loads its 4 tap vectors of the tile *once* into
+//! registers (constant offsets) and then, for every kernel of the run (every filter that keeps
+//! this channel with this pattern), adds its 4 broadcast weights times them into that filter's
+//! accumulators. A loaded input vector so serves every filter of the run (about
+//! `block × connectivity / K` of them) instead of one, and an FMA costs about half a load
+//! instead of one. No per-weight index and no branch in the inner loop. Activation and the
+//! store (a lane mask at the right edge) when the block's channels are done.
 
-use crate::common::act_v;
+use crate::common::{act_v, prefetch};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Isa, KernelError};
@@ -176,42 +183,33 @@ pub const fn supported(p: &ConvParams) -> bool {
     p.kh == 3 && p.kw == 3 && p.sh == p.sw && (p.sh == 1 || p.sh == 2) && p.groups == 1
 }
 
-/// Packed length: `c_out` (order) + `c_out * k + 1` (runs) + `n` (channels) + `4 n` (weights).
+/// Filters per block of the packed runs: the accumulators of one block's filters over one
+/// register tile stay in L1 (at most 128 × 4 vectors of 64 bytes, 32 KiB, on AVX-512).
+pub const FILTER_BLOCK: usize = 128;
+
+/// Packed length: `blocks * c_in * k + 1` (run starts) + `n` (output channels) + `4 n`
+/// (weights), with `blocks = ceil(c_out / FILTER_BLOCK)`.
 pub const fn packed_len(p: &ConvParams, k: usize, n: usize) -> usize {
-    p.c_out + p.c_out * k + 1 + (1 + TAPS) * n
+    p.c_out.div_ceil(FILTER_BLOCK) * p.c_in * k + 1 + (1 + TAPS) * n
 }
 
 /// Register tile `(R, NV)` for an ISA with `lanes` f32 lanes and `many` (32) vector registers:
-/// as many vectors along x as the row needs (up to 4), and rows so that the accumulators fill
-/// about half the register file (14 or 7 for 32 registers: 56-, 28-, 14-, 7-row maps split
-/// evenly).
+/// `R × NV` accumulator vectors per filter, whose 4 tap vectors stay in registers (4 with 32
+/// registers: 16 tap vectors; 2 with 16), as many vectors along x as the row needs (1, 2 or
+/// the most), the rest in rows.
 pub const fn tile(lanes: usize, many: bool, w_out: usize) -> (usize, usize) {
+    let most = if many || lanes == 1 { 4 } else { 2 };
     let nv = if lanes == 1 {
-        4
+        most
     } else {
         match w_out.div_ceil(lanes) {
             1 => 1,
             2 => 2,
-            _ => 4,
+            _ => most,
         }
     };
-    (tile_rows(many, nv), nv)
+    (most / nv, nv)
 }
-
-/// Rows of the register tile for `nv` vectors (see [`tile`]).
-pub const fn tile_rows(many: bool, nv: usize) -> usize {
-    match (many, nv) {
-        (true, 1) => 14,
-        (true, 2) => 7,
-        (true, _) => 4,
-        (false, 1) => 7,
-        (false, 2) => 4,
-        (false, _) => 2,
-    }
-}
-
-/// Largest [`tile_rows`].
-const MAX_R: usize = 14;
 
 /// Whether `V` has 32 vector registers (AVX-512, NEON), by its convolution tile.
 const fn many_regs<V: Simd>() -> bool {
@@ -219,21 +217,18 @@ const fn many_regs<V: Simd>() -> bool {
 }
 
 /// Grid geometry for one tile shape: (row stride `ws`, output rows per band, planes per
-/// channel). Per channel the grid holds, for each stride phase (1 at stride 1, 4 at stride 2),
-/// `2 / s + 1` copies shifted left by 0, 1 (and 2) columns, so tap `(ky, kx)` of a tile of
-/// `r × tw` outputs reads `tw` columns of copy `kx / s` of phase `(ky % s, kx % s)`, rows
-/// `ky / s` on. The row stride is a multiple of the vector width, so with the grid 64-byte
-/// aligned every tap load is aligned. The grid covers a band of output rows at a time (a
-/// multiple of `r`, at least `r`, plus `2 / s` halo rows) that keeps it within [`GRID_BYTES`]
-/// and within the size of one plain zero-padded copy of the input, so the copies cost no
-/// scratch beyond one band of `r` rows.
+/// channel). Per channel the grid holds one plane per stride phase (1 at stride 1, 4 at stride
+/// 2), so tap `(ky, kx)` of a tile of `r × tw` outputs reads `tw` columns from column `kx / s`
+/// of phase `(ky % s, kx % s)`, rows `ky / s` on. The row stride is a multiple of the vector
+/// width with room for the `2 / s` halo columns of the last tile. The grid covers a band of
+/// output rows at a time (a multiple of `r`, at least `r`, plus `2 / s` halo rows) that keeps
+/// it within [`GRID_BYTES`].
 const fn grid(p: &ConvParams, r: usize, tw: usize, lanes: usize) -> (usize, usize, usize) {
     let halo = 2 / p.sh;
-    let ws = (p.w_out.div_ceil(tw) * tw).next_multiple_of(lanes);
-    let planes = p.sh * p.sw * (halo + 1);
+    let ws = (p.w_out.div_ceil(tw) * tw + halo).next_multiple_of(lanes);
+    let planes = p.sh * p.sw;
     let all = p.h_out.div_ceil(r) * r;
-    // No more than one unshifted copy of the padded input would take (so the copies cost no
-    // scratch), nor more than GRID_BYTES.
+    // No more than the whole padded input, nor more than GRID_BYTES.
     let plain = 4 * p.c_in * p.sh * p.sw * (all + halo) * (p.w_out.div_ceil(tw) * tw + halo);
     let budget = if plain < GRID_BYTES {
         plain
@@ -249,10 +244,8 @@ const fn grid(p: &ConvParams, r: usize, tw: usize, lanes: usize) -> (usize, usiz
     (ws, if band < all { band } else { all }, planes)
 }
 
-/// Bytes of grid one band may fill: the shifted copies triple the lines a stride-1 kernel
-/// touches, which pays while they stay in L2 (this machine's is 2 MiB). Measured on C1 (a
-/// 2.8 MB grid): one band for the whole map 40 % slower than a plain grid without copies;
-/// docs/BENCHMARKS.md, "Pattern pruning".
+/// Bytes of grid one band may fill: about the L2 size less room for the weights and the
+/// output (this machine's L2 is 2 MiB; docs/BENCHMARKS.md, "Pattern pruning").
 const GRID_BYTES: usize = 3 << 19;
 
 /// Floats of slack [`scratch_len`] adds so the grid can start on a 64-byte boundary.
@@ -261,8 +254,19 @@ const ALIGN_SLACK: usize = 16;
 /// The ISA configurations whose grids [`scratch_len`] covers: (lanes, 32 registers).
 const CONFIGS: [(usize, bool); 5] = [(1, false), (4, false), (4, true), (8, false), (16, true)];
 
+/// Floats of the accumulator buffer: `t` vectors of `lanes` for each filter of a block.
+const fn acc_len(p: &ConvParams, t: usize, lanes: usize) -> usize {
+    let fb = if p.c_out < FILTER_BLOCK {
+        p.c_out
+    } else {
+        FILTER_BLOCK
+    };
+    fb * t * lanes
+}
+
 /// f32 of scratch: the largest band of the padded grid (`c_in × planes × (band + halo) × ws`)
-/// of any ISA's tile, and room to align it.
+/// plus the accumulators of one filter block ([`acc_len`]) of any ISA's tile, and room to
+/// align them.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
     let mut i = 0;
@@ -270,7 +274,7 @@ pub const fn scratch_len(p: &ConvParams) -> usize {
         let (lanes, many) = CONFIGS[i];
         let (r, nv) = tile(lanes, many, p.w_out);
         let (ws, band, planes) = grid(p, r, nv * lanes, lanes);
-        let n = p.c_in * planes * (band + 2 / p.sh) * ws + ALIGN_SLACK;
+        let n = p.c_in * planes * (band + 2 / p.sh) * ws + ALIGN_SLACK + acc_len(p, r * nv, lanes);
         if n > best {
             best = n;
         }
@@ -317,45 +321,34 @@ pub fn pack_pattern_weights(
             ));
         }
     }
-    // Filters grouped by kernel count (most first, stable).
-    let count = |oc: usize| {
-        assign[oc * c_in..(oc + 1) * c_in]
-            .iter()
-            .filter(|&&a| a != PRUNED)
-            .count()
-    };
-    // Filters grouped by kernel count, most first (stable): no allocation in this crate, so
-    // one pass per distinct count (build time only).
-    let max_count = (0..c_out).map(count).max().unwrap_or(0);
-    let filters = (0..=max_count)
-        .rev()
-        .flat_map(|cnt| (0..c_out).filter(move |&oc| count(oc) == cnt));
-    let (ord, rest) = out.split_at_mut(c_out);
-    let (runs, rest) = rest.split_at_mut(c_out * k + 1);
-    let (ics, w) = rest.split_at_mut(pp.kernels);
+    let blocks = c_out.div_ceil(FILTER_BLOCK);
+    let (starts, rest) = out.split_at_mut(blocks * c_in * k + 1);
+    let (ocs, w) = rest.split_at_mut(pp.kernels);
     let mut n = 0usize;
-    for (i, oc) in filters.enumerate() {
-        ord[i] = f32::from_bits(oc as u32);
-        for (pid, &m) in masks.iter().enumerate() {
-            runs[i * k + pid] = f32::from_bits(n as u32);
-            for ic in 0..c_in {
-                if assign[oc * c_in + ic] as usize != pid {
-                    continue;
-                }
-                ics[n] = f32::from_bits(ic as u32);
-                let src = &oihw[(oc * c_in + ic) * 9..(oc * c_in + ic) * 9 + 9];
-                let mut t = 0;
-                for (b, &v) in src.iter().enumerate() {
-                    if m >> b & 1 != 0 {
-                        w[n * TAPS + t] = v;
-                        t += 1;
+    for b in 0..blocks {
+        let filters = b * FILTER_BLOCK..c_out.min((b + 1) * FILTER_BLOCK);
+        for ic in 0..c_in {
+            for (pid, &m) in masks.iter().enumerate() {
+                starts[(b * c_in + ic) * k + pid] = f32::from_bits(n as u32);
+                for oc in filters.clone() {
+                    if assign[oc * c_in + ic] as usize != pid {
+                        continue;
                     }
+                    ocs[n] = f32::from_bits(oc as u32);
+                    let src = &oihw[(oc * c_in + ic) * 9..(oc * c_in + ic) * 9 + 9];
+                    let mut t = 0;
+                    for (bit, &v) in src.iter().enumerate() {
+                        if m >> bit & 1 != 0 {
+                            w[n * TAPS + t] = v;
+                            t += 1;
+                        }
+                    }
+                    n += 1;
                 }
-                n += 1;
             }
         }
     }
-    runs[c_out * k] = f32::from_bits(n as u32);
+    starts[blocks * c_in * k] = f32::from_bits(n as u32);
     debug_assert_eq!(n, pp.kernels);
     Ok(pp)
 }
@@ -443,37 +436,30 @@ pub fn pattern_conv2d_checked<L: PatternLib>(
     check_len("output", c.output_len(), output.len())?;
     check_len("scratch", p.scratch_len(), scratch.len())?;
     check_isa(isa)?;
-    // The header must index inside the buffers: a permutation and monotone runs ending at n.
+    // The header must index inside the buffers: monotone run starts ending at n, and every
+    // kernel's output channel inside its run's filter block.
     let word = |i: usize| packed[i].to_bits() as usize;
-    let mut seen = [false; 64];
-    for i in 0..c.c_out {
-        let f = word(i);
-        if f >= c.c_out {
-            return Err(KernelError::BadParams("pattern conv: bad filter order"));
-        }
-        if f < 64 {
-            if seen[f] {
-                return Err(KernelError::BadParams("pattern conv: bad filter order"));
-            }
-            seen[f] = true;
-        }
-    }
     let k = p.patterns;
-    let runs = c.c_out;
+    let runs = c.c_out.div_ceil(FILTER_BLOCK) * c.c_in * k;
+    let ocs = runs + 1;
     let mut prev = 0;
-    for i in 0..=c.c_out * k {
-        let r = word(runs + i);
+    for i in 0..=runs {
+        let r = word(i);
         if r < prev || r > p.kernels {
             return Err(KernelError::BadParams("pattern conv: bad run table"));
+        }
+        if i < runs {
+            let b = i / (c.c_in * k);
+            let (f0, f1) = (b * FILTER_BLOCK, c.c_out.min((b + 1) * FILTER_BLOCK));
+            let e = word(i + 1).min(p.kernels);
+            if (r..e).any(|j| !(f0..f1).contains(&word(ocs + j))) {
+                return Err(KernelError::BadParams("pattern conv: bad output channel"));
+            }
         }
         prev = r;
     }
     if prev != p.kernels {
         return Err(KernelError::BadParams("pattern conv: bad run table"));
-    }
-    let ics = runs + c.c_out * k + 1;
-    if (0..p.kernels).any(|j| word(ics + j) >= c.c_in) {
-        return Err(KernelError::BadParams("pattern conv: bad input channel"));
     }
     // SAFETY: lengths and header checked above; `&mut` slices cannot alias; ISA available.
     unsafe {
@@ -512,7 +498,7 @@ unsafe fn pattern_impl<V: Simd, L: PatternLib>(
     }
 }
 
-/// [`conv_tile`] with the `NV` of `tile(V::LANES, many_regs::<V>(), w_out)`.
+/// [`conv_tile`] with the `(R, NV)` of `tile(V::LANES, many_regs::<V>(), w_out)`.
 ///
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `S` is the stride.
@@ -526,43 +512,45 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    // SAFETY: forwarded contract; `NV` is what `scratch_len` sized the grid for.
+    // SAFETY: forwarded contract; `(R, NV)` is what `scratch_len` sized the grid for.
     unsafe {
-        match tile(V::LANES, many_regs::<V>(), p.conv.w_out).1 {
-            1 => conv_tile::<V, L, S, 1>(p, part, input, packed, bias, output, scratch),
-            2 => conv_tile::<V, L, S, 2>(p, part, input, packed, bias, output, scratch),
-            _ => conv_tile::<V, L, S, 4>(p, part, input, packed, bias, output, scratch),
+        match tile(V::LANES, many_regs::<V>(), p.conv.w_out) {
+            (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, input, packed, bias, output, scratch),
+            (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, input, packed, bias, output, scratch),
+            (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, input, packed, bias, output, scratch),
+            (2, 1) => conv_tile::<V, L, S, 2, 1>(p, part, input, packed, bias, output, scratch),
+            _ => conv_tile::<V, L, S, 1, 2>(p, part, input, packed, bias, output, scratch),
         }
     }
 }
 
 /// Copies one band of the zero-padded input into the grid (see [`grid`]): per channel, per
-/// stride phase `(py, px)` (stride `st` = 1: only `(0, 0)`), `nd` copies of `rows × ws`; copy
-/// `dx` at `(r, j)` holds the zero-padded input at `(st (rb + r) + py, st (j + dx) + px)`, i.e.
-/// the input `pad_top` rows and `pad_left` columns before that, or zero outside it.
+/// stride phase `(py, px)` (stride `st` = 1: only `(0, 0)`), a plane of `rows × ws` whose
+/// `(r, j)` holds the zero-padded input at `(st (rb + r) + py, st j + px)`, i.e. the input
+/// `pad_top` rows and `pad_left` columns before that, or zero outside it.
 ///
 /// # Safety
-/// `input` valid for `p.input_len()` reads; `dst` for `c_in * st² * nd * rows * ws` writes, not
+/// `input` valid for `p.input_len()` reads; `dst` for `c_in * st² * rows * ws` writes, not
 /// overlapping.
 unsafe fn fill_grid(
     p: &ConvParams,
     input: *const f32,
     dst: *mut f32,
-    (ws, rows, nd): (usize, usize, usize),
+    (ws, rows): (usize, usize),
     rb: usize,
 ) {
     let plane = p.h_in * p.w_in;
     let st = p.sh;
     let ps = rows * ws;
-    // SAFETY: writes stay below `c_in * st² * nd * rows * ws`; reads at rows `< h_in`, columns
+    // SAFETY: writes stay below `c_in * st² * rows * ws`; reads at rows `< h_in`, columns
     // `< w_in` of channels `< c_in`.
     unsafe {
         for c in 0..p.c_in {
             let src = input.add(c * plane);
             for py in 0..st {
                 for px in 0..st {
-                    for dx in 0..nd {
-                        let base = dst.add((((c * st + py) * st + px) * nd + dx) * ps);
+                    {
+                        let base = dst.add(((c * st + py) * st + px) * ps);
                         for r in 0..rows {
                             let row = base.add(r * ws);
                             let y = st * (rb + r) + py;
@@ -571,9 +559,9 @@ unsafe fn fill_grid(
                                 continue;
                             }
                             let srow = src.add((y - p.pad_top) * p.w_in);
-                            // Grid column j holds padded column st (j + dx) + px, i.e. input
-                            // column st j + o: zeros, then the input columns [lo, hi), zeros.
-                            let o = (st * dx + px) as isize - p.pad_left as isize;
+                            // Grid column j holds padded column st j + px, i.e. input column
+                            // st j + o: zeros, then the input columns [lo, hi), zeros.
+                            let o = px as isize - p.pad_left as isize;
                             let first = |x: isize| {
                                 if x <= 0 {
                                     0
@@ -604,13 +592,15 @@ unsafe fn fill_grid(
     }
 }
 
-/// The loop nest for one register tile shape: fill the grid, then per filter (in packed order)
-/// per tile: bias, every non-empty run through `L`, activation and store.
+/// The loop nest for one register tile shape: per band, fill the grid; per tile, per filter
+/// block: the accumulators at the bias, every non-empty (channel, pattern) run through `L`,
+/// activation and store. Part `part` of `parts` computes the output rows of
+/// `part_range(h_out, R, ..)` (all filters), with its own grid.
 ///
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
 #[inline(always)]
-unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
+unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, const NV: usize>(
     p: &PatternParams,
     (part, parts): (usize, usize),
     input: *const f32,
@@ -621,93 +611,117 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
 ) {
     let c = &p.conv;
     let tw = NV * V::LANES;
-    let rt = const { tile_rows(many_regs::<V>(), NV) };
-    let (ws, band, planes) = grid(c, rt, tw, V::LANES);
+    let (ws, band, planes) = grid(c, R, tw, V::LANES);
     let rows = band + 2 / S;
     let k = p.patterns;
     let plane = c.h_out * c.w_out;
     let parts = if parts == 0 { 1 } else { parts };
-    let (i0, i1) = (c.c_out * part / parts, c.c_out * (part + 1) / parts);
-    if part >= parts || i0 >= i1 {
+    let (h0, h1) = crate::part_range(c.h_out, R, part, parts);
+    if part >= parts || h0 >= h1 {
         return;
     }
+    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
-    // band rows `< rows` and columns `< ws` of channels `< c_in`; stores stay inside the output.
+    // band rows `< rows` and columns `< ws` of channels `< c_in`; the accumulators of a block
+    // (`<= FILTER_BLOCK` filters × `R * NV` vectors) lie after the grid inside the scratch;
+    // stores stay inside the output.
     unsafe {
         let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
-        let order = packed as *const u32;
-        let runs = order.add(c.c_out);
-        let ics = runs.add(c.c_out * k + 1);
-        let w = ics.add(p.kernels) as *const f32;
-        let mut b0 = 0;
-        while b0 < c.h_out {
-            fill_grid(c, input, scratch, (ws, rows, planes / (S * S)), b0);
-            let b1 = if b0 + band < c.h_out {
-                b0 + band
-            } else {
-                c.h_out
-            };
-            // Filter outer (its kept channels' grid rows stream through L1/L2 once per filter),
-            // tiles inner; measured faster than tile-outer orders with or without L1 channel
-            // blocks (docs/BENCHMARKS.md, "Pattern pruning").
-            for i in i0..i1 {
-                let f = *order.add(i) as usize;
-                let b = V::splat(*bias.add(f));
-                let out = output.add(f * plane);
-                let rr = runs.add(i * k);
-                let mut r0 = b0;
-                while r0 < b1 {
-                    let mut c0 = 0;
-                    while c0 < c.w_out {
-                        let mut t = Tile::<V, S, NV> {
-                            acc: [[b; NV]; MAX_R],
-                            x: scratch.add((r0 - b0) * ws + c0),
-                            cs: planes * rows * ws,
+        let acc = scratch.add(c.c_in * planes * rows * ws);
+        let starts = packed as *const u32;
+        let ocs = starts.add(blocks * c.c_in * k + 1);
+        let w = ocs.add(p.kernels) as *const f32;
+        let mut b0 = h0;
+        while b0 < h1 {
+            fill_grid(c, input, scratch, (ws, rows), b0);
+            let b1 = if b0 + band < h1 { b0 + band } else { h1 };
+            let mut r0 = b0;
+            while r0 < b1 {
+                let mut c0 = 0;
+                while c0 < c.w_out {
+                    let x = scratch.add((r0 - b0) * ws + c0);
+                    for b in 0..blocks {
+                        let f0 = b * FILTER_BLOCK;
+                        let f1 = c.c_out.min(f0 + FILTER_BLOCK);
+                        for f in f0..f1 {
+                            let v = V::splat(*bias.add(f));
+                            for i in 0..R * NV {
+                                v.store(acc.add(((f - f0) * R * NV + i) * V::LANES));
+                            }
+                            // The tile's output lines of this filter (one plane each, so each
+                            // store below would otherwise wait for its line): fetched while the
+                            // block computes.
+                            for r in 0..R {
+                                let o = output.wrapping_add(f * plane + (r0 + r) * c.w_out + c0);
+                                for v in 0..NV {
+                                    prefetch(o.wrapping_add(v * V::LANES));
+                                }
+                            }
+                        }
+                        let mut t = Tile::<V, S, R, NV> {
+                            x,
                             ps: rows * ws,
                             ws,
-                            ics,
+                            acc,
+                            f0,
+                            ocs,
                             w,
                             s: 0,
                             e: 0,
+                            isa: core::marker::PhantomData,
                         };
-                        let mut s = *rr as usize;
-                        for pid in 0..k {
-                            let e = *rr.add(pid + 1) as usize;
-                            if e > s {
-                                t.s = s;
-                                t.e = e;
-                                L::visit(pid, &mut t);
+                        let rs = starts.add(b * c.c_in * k);
+                        for ic in 0..c.c_in {
+                            t.x = x.add(ic * planes * rows * ws);
+                            let rc = rs.add(ic * k);
+                            let mut s = *rc as usize;
+                            for pid in 0..k {
+                                let e = *rc.add(pid + 1) as usize;
+                                if e > s {
+                                    t.s = s;
+                                    t.e = e;
+                                    L::visit(pid, &mut t);
+                                }
+                                s = e;
                             }
-                            s = e;
                         }
-                        t.store(c, out, r0, c0);
-                        c0 += tw;
+                        for f in f0..f1 {
+                            store::<V, R, NV>(
+                                c,
+                                acc.add((f - f0) * R * NV * V::LANES),
+                                output.add(f * plane),
+                                r0,
+                                c0,
+                            );
+                        }
                     }
-                    r0 += rt;
+                    c0 += tw;
                 }
+                r0 += R;
             }
-            b0 += band;
+            b0 = b1;
         }
     }
 }
 
-/// The register tile of one filter at stride `S`: `R = tile_rows(..)` rows × `NV` vectors of
-/// accumulators (the first `R` rows of `acc` are used) at grid `x`, and the run `[s, e)` of kept
-/// kernels the next `visit` adds.
-struct Tile<V: Simd, const S: usize, const NV: usize> {
-    acc: [[V; NV]; MAX_R],
-    /// Grid of channel 0, phase 0, at the tile's first output pixel.
+/// One (channel, pattern) run at stride `S` on a register tile of `R` rows × `NV` vectors: the
+/// grid of the channel at the tile's first output pixel, the accumulator buffer of the filter
+/// block starting at filter `f0`, and the run `[s, e)` of kept kernels the next `visit` adds.
+struct Tile<V: Simd, const S: usize, const R: usize, const NV: usize> {
+    /// Grid of the channel, phase 0, at the tile's first output pixel.
     x: *const f32,
-    /// Floats per grid channel (all its phase planes).
-    cs: usize,
     /// Floats per phase plane.
     ps: usize,
     /// Grid row stride.
     ws: usize,
-    ics: *const u32,
+    /// `R * NV` vectors per filter of the block.
+    acc: *mut f32,
+    f0: usize,
+    ocs: *const u32,
     w: *const f32,
     s: usize,
     e: usize,
+    isa: core::marker::PhantomData<V>,
 }
 
 /// The taps of mask `m` as `(ky, kx)` in row-major order (the first 4) and their count.
@@ -724,32 +738,47 @@ const fn taps_of(m: u16) -> ([(usize, usize); TAPS], usize) {
     (taps, n)
 }
 
-impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV> {
-    // Const-bounded indices keep the accumulators in registers after unrolling.
+impl<V: Simd, const S: usize, const R: usize, const NV: usize> PatternVisitor
+    for Tile<V, S, R, NV>
+{
+    // Const-bounded indices keep the tap vectors in registers after unrolling.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn visit<const MASK: u16>(&mut self) {
         let (taps, nt) = const { taps_of(MASK) };
-        let rt = const { tile_rows(many_regs::<V>(), NV) };
         // SAFETY: a `Tile` only exists inside `conv_tile`, whose contract makes `[s, e)` a run of
-        // kept kernels with channels `< c_in` and 4 weights each, and `x` a tile origin whose
-        // rows `< rt + 2 / S` and columns `< NV * LANES + 2 / S` of every phase plane lie inside
-        // the grid.
+        // kept kernels with output channels in `[f0, f0 + FILTER_BLOCK)` and 4 weights each, `x`
+        // a tile origin whose rows `< R + 2 / S` and columns `< NV * LANES + 2 / S` of every
+        // phase plane lie inside the grid, and `acc` the block's accumulators.
         unsafe {
+            // The run's 4 taps of the tile, loaded once for all its filters.
+            let mut xv = [[[V::zero(); NV]; R]; TAPS];
+            for t in 0..nt {
+                let (ky, kx) = taps[t];
+                let phase = (ky % S) * S + kx % S;
+                let xt = self.x.add(phase * self.ps + ky / S * self.ws + kx / S);
+                for r in 0..R {
+                    for v in 0..NV {
+                        xv[t][r][v] = V::load(xt.add(r * self.ws + v * V::LANES));
+                    }
+                }
+            }
             for kk in self.s..self.e {
-                let xc = self.x.add(*self.ics.add(kk) as usize * self.cs);
+                let f = *self.ocs.add(kk) as usize - self.f0;
+                let a = self.acc.add(f * R * NV * V::LANES);
                 let wk = self.w.add(kk * TAPS);
+                let mut wv = [V::zero(); TAPS];
                 for t in 0..nt {
-                    let (ky, kx) = taps[t];
-                    let wv = V::splat(*wk.add(t));
-                    let copy = ((ky % S) * S + kx % S) * (2 / S + 1) + kx / S;
-                    let xt = xc.add(copy * self.ps + ky / S * self.ws);
-                    for r in 0..rt {
-                        let xr = xt.add(r * self.ws);
-                        for v in 0..NV {
-                            self.acc[r][v] =
-                                V::fma(wv, V::load(xr.add(v * V::LANES)), self.acc[r][v]);
+                    wv[t] = V::splat(*wk.add(t));
+                }
+                for r in 0..R {
+                    for v in 0..NV {
+                        let at = a.add((r * NV + v) * V::LANES);
+                        let mut y = V::load(at);
+                        for t in 0..nt {
+                            y = V::fma(wv[t], xv[t][r][v], y);
                         }
+                        y.store(at);
                     }
                 }
             }
@@ -757,36 +786,38 @@ impl<V: Simd, const S: usize, const NV: usize> PatternVisitor for Tile<V, S, NV>
     }
 }
 
-impl<V: Simd, const S: usize, const NV: usize> Tile<V, S, NV> {
-    /// Stores rows `< h_out` and columns `< w_out` of the tile at output `(r0, c0)` of the
-    /// channel plane `out`, with the activation.
-    ///
-    /// # Safety
-    /// `out` valid for `h_out * w_out` writes; `V`'s ISA available.
-    #[allow(clippy::needless_range_loop)]
-    #[inline(always)]
-    unsafe fn store(&self, c: &ConvParams, out: *mut f32, r0: usize, c0: usize) {
-        let rt = const { tile_rows(many_regs::<V>(), NV) };
-        // SAFETY: only pixels with row `< h_out` and column `< w_out` are written.
-        unsafe {
-            for r in 0..rt {
-                let oy = r0 + r;
-                if oy >= c.h_out {
+/// Stores rows `< h_out` and columns `< w_out` of one filter's `R × NV` accumulators `a` at
+/// output `(r0, c0)` of the channel plane `out`, with the activation.
+///
+/// # Safety
+/// `a` valid for `R * NV * LANES` reads, `out` for `h_out * w_out` writes; `V`'s ISA available.
+#[inline(always)]
+unsafe fn store<V: Simd, const R: usize, const NV: usize>(
+    c: &ConvParams,
+    a: *const f32,
+    out: *mut f32,
+    r0: usize,
+    c0: usize,
+) {
+    // SAFETY: only pixels with row `< h_out` and column `< w_out` are written.
+    unsafe {
+        for r in 0..R {
+            let oy = r0 + r;
+            if oy >= c.h_out {
+                break;
+            }
+            let row = out.add(oy * c.w_out);
+            for v in 0..NV {
+                let ox = c0 + v * V::LANES;
+                if ox >= c.w_out {
                     break;
                 }
-                let row = out.add(oy * c.w_out);
-                for v in 0..NV {
-                    let ox = c0 + v * V::LANES;
-                    if ox >= c.w_out {
-                        break;
-                    }
-                    let y = act_v::<V>(c.act, self.acc[r][v]);
-                    let n = c.w_out - ox;
-                    if n >= V::LANES {
-                        y.store(row.add(ox));
-                    } else {
-                        y.compress_store((1u32 << n) - 1, row.add(ox));
-                    }
+                let y = act_v::<V>(c.act, V::load(a.add((r * NV + v) * V::LANES)));
+                let n = c.w_out - ox;
+                if n >= V::LANES {
+                    y.store(row.add(ox));
+                } else {
+                    y.compress_store((1u32 << n) - 1, row.add(ox));
                 }
             }
         }
@@ -1016,26 +1047,45 @@ mod tests {
     }
 
     #[test]
+    fn several_filter_blocks() {
+        // More filters than one block: runs per (block, channel, pattern), each block's
+        // accumulators in turn; the last block partial.
+        for (st, c_out) in [(1usize, 2 * FILTER_BLOCK + 5), (2, FILTER_BLOCK + 1)] {
+            let p = strided(5, c_out, (9 * st, 10 * st), 1, Act::Relu, st);
+            let mut rng = Rng::new(c_out as u64);
+            let assign: Vec<u8> = (0..5 * c_out)
+                .map(|_| match rng.next_u64() % 4 {
+                    3 => PRUNED,
+                    r => r as u8,
+                })
+                .collect();
+            run_case::<Lib3>(&p, &assign, 31 + st as u64);
+        }
+    }
+
+    #[test]
     fn packer_layout_and_errors() {
         let p = params(3, 2, (4, 4), 1, Act::None);
         let masks = Lib3::MASKS;
-        // Filter 0 keeps 1 kernel, filter 1 keeps 3: filter 1 goes first.
+        // Filter 0 keeps 1 kernel (ic 1, pattern 2), filter 1 keeps 3 (ic 0 pattern 1, ic 1
+        // pattern 0, ic 2 pattern 1).
         let assign = [PRUNED, 2, PRUNED, 1, 0, 1];
         let mut rng = Rng::new(1);
         let w = masked_weights(&mut rng, masks, &assign);
         let pp = pattern_params(&p, masks, &assign).unwrap();
         assert_eq!(pp.kernels, 4);
-        assert_eq!(pp.packed_len(), 2 + 2 * 3 + 1 + 5 * 4);
+        assert_eq!(pp.packed_len(), 3 * 3 + 1 + 5 * 4);
         assert_eq!(pp.macs(), 4 * 4 * 16);
         let mut out = vec![0.0; pp.packed_len()];
         pack_pattern_weights(&p, masks, &w, &assign, &mut out).unwrap();
-        let u: Vec<u32> = out[..2 + 7 + 4].iter().map(|v| v.to_bits()).collect();
-        // order [1, 0]; runs: filter 1: p0 at 0 (ic 1), p1 at 1 (ic 0, 2), p2 at 3 (none);
-        // filter 0: p0 at 3, p1 at 3, p2 at 3 (ic 1), end 4; channels [1, 0, 2, 1].
-        assert_eq!(u, [1, 0, 0, 1, 3, 3, 3, 3, 4, 1, 0, 2, 1]);
-        // The 4 weights of the first kernel (filter 1, ic 1, mask 0x0b2 = taps 1, 4, 5, 7).
-        let k0 = &w[(3 + 1) * 9..(3 + 1) * 9 + 9];
-        assert_eq!(&out[13..17], &[k0[1], k0[4], k0[5], k0[7]]);
+        let u: Vec<u32> = out[..10 + 4].iter().map(|v| v.to_bits()).collect();
+        // One filter block; runs by (channel, pattern): ic 0: p1 = [0, 1) (filter 1); ic 1:
+        // p0 = [1, 2) (filter 1), p2 = [2, 3) (filter 0); ic 2: p1 = [3, 4) (filter 1); end 4.
+        // Output channels [1, 1, 0, 1].
+        assert_eq!(u, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 0, 1]);
+        // The 4 weights of the first kernel (filter 1, ic 0, mask 0x03a = taps 1, 3, 4, 5).
+        let k0 = &w[3 * 9..3 * 9 + 9];
+        assert_eq!(&out[14..18], &[k0[1], k0[3], k0[4], k0[5]]);
 
         let mut bad_w = w.clone();
         bad_w[(3 + 1) * 9] = 1.0; // outside mask 0x0b2
@@ -1054,7 +1104,19 @@ mod tests {
         let mut o = vec![0.0; p.output_len()];
         let mut s = vec![0.0; pp.scratch_len()];
         let mut corrupt = out.clone();
-        corrupt[2 + 6] = f32::from_bits(99);
+        corrupt[10 + 2] = f32::from_bits(2); // an output channel past c_out
+        assert!(pattern_conv2d_checked::<Lib3>(
+            Isa::Scalar,
+            &pp,
+            &x,
+            &corrupt,
+            &[0.0; 2],
+            &mut o,
+            &mut s
+        )
+        .is_err());
+        let mut corrupt = out.clone();
+        corrupt[5] = f32::from_bits(99); // a run start past the kernels
         assert!(pattern_conv2d_checked::<Lib3>(
             Isa::Scalar,
             &pp,
