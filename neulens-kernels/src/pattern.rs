@@ -386,10 +386,10 @@ dispatch! {
     /// `p.conv.output_len()` writes, `scratch` for `p.scratch_len()` reads and writes; `output`
     /// and `scratch` overlap nothing else; `isa` is available on this CPU.
     ///
-    /// `part = (k, n)`: part `k` of `n` computes only the filters `c_out * k / n ..
-    /// c_out * (k + 1) / n` of the packed order (each writes its own output channels; every part
-    /// fills its own grid), so `n` threads with their own scratch compute the whole conv; `(0, 1)`
-    /// is all of it ([`pattern_conv2d`]).
+    /// `part = (k, n)`: part `k` of `n` computes only the output rows
+    /// `part_range(h_out, R, k, n)` (whole register tiles of `R` rows) of every filter (each
+    /// writes its own rows; every part fills its own grid), so `n` threads with their own
+    /// scratch compute the whole conv; `(0, 1)` is all of it ([`pattern_conv2d`]).
     pub unsafe fn pattern_conv2d_part<L: PatternLib>(p: &PatternParams, part: (usize, usize), input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
 }
 
