@@ -265,7 +265,7 @@ const fn acc_len(p: &ConvParams, t: usize, lanes: usize) -> usize {
 }
 
 /// f32 of scratch: the largest band of the padded grid (`c_in × planes × (band + halo) × ws`)
-/// plus the accumulators of one filter block ([`acc_len`]) of any ISA's tile, and room to
+/// plus the accumulators of one filter block (`acc_len`) of any ISA's tile, and room to
 /// align them.
 pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut best = 0;
@@ -1103,30 +1103,24 @@ mod tests {
         let x = vec![0.0; p.input_len()];
         let mut o = vec![0.0; p.output_len()];
         let mut s = vec![0.0; pp.scratch_len()];
-        let mut corrupt = out.clone();
-        corrupt[10 + 2] = f32::from_bits(2); // an output channel past c_out
-        assert!(pattern_conv2d_checked::<Lib3>(
-            Isa::Scalar,
-            &pp,
-            &x,
-            &corrupt,
-            &[0.0; 2],
-            &mut o,
-            &mut s
-        )
-        .is_err());
-        let mut corrupt = out.clone();
-        corrupt[5] = f32::from_bits(99); // a run start past the kernels
-        assert!(pattern_conv2d_checked::<Lib3>(
-            Isa::Scalar,
-            &pp,
-            &x,
-            &corrupt,
-            &[0.0; 2],
-            &mut o,
-            &mut s
-        )
-        .is_err());
+        // An output channel past c_out; a run start past the kernels.
+        for (at, word) in [(10 + 2, 2u32), (5, 99)] {
+            let mut corrupt = out.clone();
+            corrupt[at] = f32::from_bits(word);
+            let r = pattern_conv2d_checked::<Lib3>(
+                Isa::Scalar,
+                &pp,
+                &x,
+                &corrupt,
+                &[0.0; 2],
+                &mut o,
+                &mut s,
+            );
+            assert!(
+                matches!(r, Err(KernelError::BadParams(_))),
+                "word {at}: {r:?}"
+            );
+        }
         assert!(pattern_conv2d_checked::<All56>(
             Isa::Scalar,
             &pp,
