@@ -224,6 +224,11 @@ unsafe fn pool_rows<V: Simd, const MAX: bool>(
     output: *mut f32,
     init: f32,
 ) {
+    if V::LANES > 1 && p.sw == 2 && p.kw <= 3 {
+        // SAFETY: forwarded contract; stride 2, window width <= 3 as it requires.
+        unsafe { pool_rows_s2::<V, MAX>(p, input, output, init) };
+        return;
+    }
     if V::LANES > 1 && p.sw > 1 && p.kw + p.sw <= STRIDED_BUF {
         // SAFETY: forwarded contract; `kw + sw <= STRIDED_BUF` as it requires.
         unsafe { pool_rows_strided::<V, MAX>(p, input, output, init) };
@@ -365,17 +370,155 @@ unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
                         ox0 += n;
                     }
                     for ox in (0..xa).chain(xb..p.w_out) {
-                        let cs = ox * p.sw;
-                        let c0 = core::cmp::min(cs.saturating_sub(p.pad_left), p.w_in);
-                        let c1 = core::cmp::min((cs + p.kw).saturating_sub(p.pad_left), p.w_in);
-                        let mut acc = init;
-                        for r in r0..r1 {
-                            let in_row = inp.add(r * p.w_in);
-                            for c in c0..c1 {
-                                acc = op(acc, *in_row.add(c));
+                        *row.add(ox) = edge_col::<MAX>(p, inp, (r0, r1), ox, init);
+                    }
+                }
+                if !MAX {
+                    avg_finish(p, oy, row);
+                }
+                act_inplace::<V>(p.act, p.w_out, row);
+            }
+        }
+    }
+}
+
+/// The window of output column `ox` over input rows `[r0, r1)` of plane `inp`, its in-bounds
+/// taps combined one by one from `init` (the edge columns of the strided paths).
+///
+/// # Safety
+/// `inp` valid for `h_in * w_in` reads; `r1 <= h_in`.
+#[inline(always)]
+unsafe fn edge_col<const MAX: bool>(
+    p: &PoolParams,
+    inp: *const f32,
+    (r0, r1): (usize, usize),
+    ox: usize,
+    init: f32,
+) -> f32 {
+    let cs = ox * p.sw;
+    let c0 = core::cmp::min(cs.saturating_sub(p.pad_left), p.w_in);
+    let c1 = core::cmp::min((cs + p.kw).saturating_sub(p.pad_left), p.w_in);
+    let mut acc = init;
+    // SAFETY: rows `< r1 <= h_in`, columns clamped to `[0, w_in)`.
+    unsafe {
+        for r in r0..r1 {
+            let in_row = inp.add(r * p.w_in);
+            for c in c0..c1 {
+                let x = *in_row.add(c);
+                acc = if MAX {
+                    <f32 as Simd>::max(acc, x)
+                } else {
+                    acc + x
+                };
+            }
+        }
+    }
+    acc
+}
+
+/// Stride-2 window loop for windows 1–3 wide (ResNet's 3×3/2 max pool): per output row and per
+/// vector of `LANES` interior output columns, the `2 LANES (+ 2)` input columns the windows span
+/// are combined over the valid rows with two (four) vector loads per row, then split into even
+/// and odd columns ([`Simd::deinterleave`]): column `2 j + kx` of the span is the even lane `j`
+/// (kx 0), the odd lane `j` (kx 1) or the even lane `j` of the span shifted by 2 (kx 2). No
+/// buffer, no gather; a masked tail per row. Edge columns as [`edge_col`].
+///
+/// # Safety
+/// Contract of [`maxpool2d`], with `V` the ISA's vector type, `p.sw == 2`, `p.kw <= 3`.
+#[inline(always)]
+unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
+    p: &PoolParams,
+    input: *const f32,
+    output: *mut f32,
+    init: f32,
+) {
+    let l = V::LANES;
+    let xa = core::cmp::min(p.pad_left.div_ceil(2), p.w_out);
+    let xb = if p.w_in + p.pad_left >= p.kw {
+        core::cmp::min(p.w_out, (p.w_in + p.pad_left - p.kw) / 2 + 1)
+    } else {
+        0
+    };
+    let xb = core::cmp::max(xa, xb);
+    let op = |a: V, b: V| -> V {
+        // SAFETY: `V`'s ISA is available (caller contract).
+        unsafe {
+            if MAX {
+                V::max(a, b)
+            } else {
+                V::add(a, b)
+            }
+        }
+    };
+    // Floats `[off, off + l)` of the `avail` floats at `x`, zero past `avail`.
+    let ld = |x: *const f32, off: usize, avail: usize| -> V {
+        let k = avail.saturating_sub(off);
+        // SAFETY: reads `x + [off, off + min(k, l))`, inside the row (`off + k = avail`).
+        unsafe {
+            if k >= l {
+                V::load(x.add(off))
+            } else {
+                V::load_first(k, x.add(off))
+            }
+        }
+    };
+    // SAFETY: input rows `[r0, r1)` are clamped to `[0, h_in)`. Interior chunk of `m <= l`
+    // outputs from `ox >= xa`: `c0 = 2 ox - pad_left >= 0`, and its windows end at
+    // `2 (ox + m - 1) - pad_left + kw <= w_in` (`ox + m - 1 < xb`); `ld` reads columns
+    // `[c0, w_in)` of the row only. Output writes `row + [0, w_out)`.
+    unsafe {
+        for ch in 0..p.c {
+            let inp = input.add(ch * p.h_in * p.w_in);
+            for oy in 0..p.h_out {
+                let row = output.add((ch * p.h_out + oy) * p.w_out);
+                let start = oy * p.sh;
+                let r0 = core::cmp::min(start.saturating_sub(p.pad_top), p.h_in);
+                let r1 = core::cmp::min((start + p.kh).saturating_sub(p.pad_top), p.h_in);
+                if r0 >= r1 {
+                    // No valid row (not possible with validated params): no tap at all.
+                    fill::<V>(p.w_out, row, init);
+                } else {
+                    let mut ox = xa;
+                    while ox < xb {
+                        let m = core::cmp::min(l, xb - ox);
+                        let c0 = 2 * ox - p.pad_left;
+                        // The windows span `2 (m - 1) + kw` floats; the loads may read up to
+                        // the row end past them: extra floats land in odd lanes of the
+                        // shifted span or in lanes `>= m`, which are never stored.
+                        let need = p.w_in - c0;
+                        let x = inp.add(r0 * p.w_in + c0);
+                        let (mut a0, mut a1) = (ld(x, 0, need), ld(x, l, need));
+                        let (mut b0, mut b1) = (V::zero(), V::zero());
+                        if p.kw == 3 {
+                            b0 = ld(x, 2, need);
+                            b1 = ld(x, 2 + l, need);
+                        }
+                        for r in r0 + 1..r1 {
+                            let x = inp.add(r * p.w_in + c0);
+                            a0 = op(a0, ld(x, 0, need));
+                            a1 = op(a1, ld(x, l, need));
+                            if p.kw == 3 {
+                                b0 = op(b0, ld(x, 2, need));
+                                b1 = op(b1, ld(x, 2 + l, need));
                             }
                         }
-                        *row.add(ox) = acc;
+                        let (even, odd) = V::deinterleave(a0, a1);
+                        let mut y = even;
+                        if p.kw >= 2 {
+                            y = op(y, odd);
+                        }
+                        if p.kw == 3 {
+                            y = op(y, V::deinterleave(b0, b1).0);
+                        }
+                        if m == l {
+                            y.store(row.add(ox));
+                        } else {
+                            y.store_first(m, row.add(ox));
+                        }
+                        ox += m;
+                    }
+                    for ox in (0..xa).chain(xb..p.w_out) {
+                        *row.add(ox) = edge_col::<MAX>(p, inp, (r0, r1), ox, init);
                     }
                 }
                 if !MAX {
@@ -667,6 +810,26 @@ mod tests {
                     let p = params(2, hw, k, s, pad, cip, ACTS[(i + j) % 3]).unwrap();
                     run_case(&p, (100 + i * 10 + j) as u64, &[]);
                 }
+            }
+        }
+        // The stride-2 vector path (windows 1-3 wide): row widths around one and two vectors
+        // of every ISA (full chunks, masked tails, the span's last column at the row end),
+        // odd and even widths, with and without left/right padding.
+        let s2 = [
+            ((3, 3), (1, 1, 1, 1)),
+            ((3, 3), (0, 0, 0, 0)),
+            ((3, 2), (1, 0, 1, 0)),
+            ((2, 2), (0, 1, 0, 1)),
+            ((1, 1), (0, 0, 0, 0)),
+            ((2, 3), (1, 1, 2, 2)),
+        ];
+        for (i, &(k, pad)) in s2.iter().enumerate() {
+            for (j, w) in [3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 34, 35, 63, 65, 112]
+                .into_iter()
+                .enumerate()
+            {
+                let p = params(2, (6, w), k, (2, 2), pad, j % 2 == 0, ACTS[(i + j) % 3]).unwrap();
+                run_case(&p, (300 + i * 20 + j) as u64, &[]);
             }
         }
         // A window too wide for the strided buffer takes the per-tap loop.

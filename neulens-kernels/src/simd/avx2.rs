@@ -60,6 +60,18 @@ impl Simd for Avx2 {
         unsafe { Self(_mm256_min_ps(a.0, b.0)) }
     }
     #[inline(always)]
+    unsafe fn load_first(n: usize, p: *const f32) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for `n <= 8` reads and AVX2 support;
+        // `vmaskmovps` does not access (or fault on) the masked-off elements.
+        unsafe { Self(_mm256_maskload_ps(p, first_mask(n))) }
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, n: usize, p: *mut f32) {
+        // SAFETY: the caller guarantees `p` is valid for `n <= 8` writes and AVX2 support;
+        // masked-off elements are not written.
+        unsafe { _mm256_maskstore_ps(p, first_mask(n), self.0) }
+    }
+    #[inline(always)]
     unsafe fn deinterleave(a: Self, b: Self) -> (Self, Self) {
         // SAFETY: the caller guarantees AVX2 support. Within each 128-bit half the shuffle
         // gives [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute (0, 2, 1, 3) orders the halves.
@@ -85,5 +97,18 @@ impl Simd for Avx2 {
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX2 and FMA support.
         unsafe { self.store(t.as_mut_ptr()) };
         t.iter().fold(t[0], |m, &x| if x > m { x } else { m })
+    }
+}
+
+/// Lanes `0..n` set (sign bit) for `vmaskmovps`.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[inline(always)]
+unsafe fn first_mask(n: usize) -> __m256i {
+    // SAFETY: the caller guarantees AVX2 support.
+    unsafe {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane)
     }
 }
