@@ -493,6 +493,9 @@ fn pattern(c: &mut Criterion) {
         ("c1_64x56x56-64", conv_params(64, 64, 56, 3, 1, 1, 1)),
         ("c2_128x28x28-128", conv_params(128, 128, 28, 3, 1, 1, 1)),
         ("c3_256x14x14-256", conv_params(256, 256, 14, 3, 1, 1, 1)),
+        ("c4_512x7x7-512", conv_params(512, 512, 7, 3, 1, 1, 1)),
+        // ResNet-18's layer4.0.conv1: stride 2 onto a 7×7 map.
+        ("s2_256x14x14-512", conv_params(256, 512, 14, 3, 2, 1, 1)),
         // ResNet-18's layer2.0.conv1: stride 2 (the kernel reads four phase planes).
         ("s2_64x56x56-128", conv_params(64, 128, 56, 3, 2, 1, 1)),
     ];

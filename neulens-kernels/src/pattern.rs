@@ -248,6 +248,66 @@ const fn grid(p: &ConvParams, r: usize, tw: usize, lanes: usize) -> (usize, usiz
 /// output (this machine's L2 is 2 MiB; docs/BENCHMARKS.md, "Pattern pruning").
 const GRID_BYTES: usize = 3 << 19;
 
+/// The loop layout of one ISA configuration: the register tile and the grid it reads.
+///
+/// Row tiles (`flat == false`): `r` output rows × `nv` vectors, over the banded grid of
+/// [`grid`]. Flat tiles (`flat == true`, `r == 1`): `nv` vectors of consecutive pixels of the
+/// flattened grid, whose rows are `ws = w_out + 2 / s` wide (not rounded to the vector width):
+/// output `(oy, ox)` is flat pixel `oy ws + ox`, tap `(ky, kx)` is `ky / s` rows and `kx / s`
+/// columns further in its phase plane, and the `2 / s` pixels per row past `w_out` are computed
+/// and never stored (the dense direct kernel's layout, `direct.rs`). Small maps waste far fewer
+/// lanes that way: 7×7 on 16 lanes computes 64 flat pixels per filter instead of 8 rows × 16.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    flat: bool,
+    r: usize,
+    nv: usize,
+    /// Grid row stride.
+    ws: usize,
+    /// Grid rows per band and phase plane.
+    rows: usize,
+    /// Phase planes per channel.
+    planes: usize,
+}
+
+/// The layout for `lanes` f32 lanes and `many` (32) registers: flat tiles when the whole flat
+/// grid fits [`GRID_BYTES`] and computes no more pixels than the row tiles of [`tile`] (on a
+/// tie flat is as fast or faster: one grid fill, no band halo rows; C2 −5 %), else row tiles.
+const fn geom(p: &ConvParams, lanes: usize, many: bool) -> Geom {
+    let (r, nv) = tile(lanes, many, p.w_out);
+    let (ws, band, planes) = grid(p, r, nv * lanes, lanes);
+    let halo = 2 / p.sh;
+    let rowwise = Geom {
+        flat: false,
+        r,
+        nv,
+        ws,
+        rows: band + halo,
+        planes,
+    };
+    if lanes == 1 {
+        return rowwise;
+    }
+    let most = if many { 4 } else { 2 };
+    let tw = most * lanes;
+    let wsf = p.w_out + halo;
+    let q = (p.h_out * wsf).div_ceil(tw) * tw;
+    let rows = (q + halo * wsf + halo).div_ceil(wsf);
+    let row_work = p.h_out.div_ceil(r) * r * p.w_out.div_ceil(nv * lanes) * nv * lanes;
+    if q <= row_work && 4 * p.c_in * planes * rows * wsf <= GRID_BYTES {
+        Geom {
+            flat: true,
+            r: 1,
+            nv: most,
+            ws: wsf,
+            rows,
+            planes,
+        }
+    } else {
+        rowwise
+    }
+}
+
 /// Floats of slack [`scratch_len`] adds so the grid can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
 
@@ -272,9 +332,8 @@ pub const fn scratch_len(p: &ConvParams) -> usize {
     let mut i = 0;
     while i < CONFIGS.len() {
         let (lanes, many) = CONFIGS[i];
-        let (r, nv) = tile(lanes, many, p.w_out);
-        let (ws, band, planes) = grid(p, r, nv * lanes, lanes);
-        let n = p.c_in * planes * (band + 2 / p.sh) * ws + ALIGN_SLACK + acc_len(p, r * nv, lanes);
+        let g = geom(p, lanes, many);
+        let n = p.c_in * g.planes * g.rows * g.ws + ALIGN_SLACK + acc_len(p, g.r * g.nv, lanes);
         if n > best {
             best = n;
         }
@@ -512,9 +571,17 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    // SAFETY: forwarded contract; `(R, NV)` is what `scratch_len` sized the grid for.
+    // SAFETY: forwarded contract; the layout is the one `scratch_len` sized the grid for.
     unsafe {
-        match tile(V::LANES, many_regs::<V>(), p.conv.w_out) {
+        let g = geom(&p.conv, V::LANES, many_regs::<V>());
+        if g.flat {
+            return if g.nv == 4 {
+                conv_flat::<V, L, S, 4>(p, part, input, packed, bias, output, scratch)
+            } else {
+                conv_flat::<V, L, S, 2>(p, part, input, packed, bias, output, scratch)
+            };
+        }
+        match (g.r, g.nv) {
             (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, input, packed, bias, output, scratch),
             (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, input, packed, bias, output, scratch),
             (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, input, packed, bias, output, scratch),
@@ -678,7 +745,6 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
     let tw = NV * V::LANES;
     let (ws, band, planes) = grid(c, R, tw, V::LANES);
     let rows = band + 2 / S;
-    let k = p.patterns;
     let plane = c.h_out * c.w_out;
     let parts = if parts == 0 { 1 } else { parts };
     let (h0, h1) = crate::part_range(c.h_out, R, part, parts);
@@ -693,9 +759,6 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
     unsafe {
         let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
         let acc = scratch.add(c.c_in * planes * rows * ws);
-        let starts = packed as *const u32;
-        let ocs = starts.add(blocks * c.c_in * k + 1);
-        let w = ocs.add(p.kernels) as *const f32;
         let mut b0 = h0;
         while b0 < h1 {
             fill_grid::<V, S>(c, input, scratch, (ws, rows), b0);
@@ -723,33 +786,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                                 }
                             }
                         }
-                        let mut t = Tile::<V, S, R, NV> {
-                            x,
-                            ps: rows * ws,
-                            ws,
-                            acc,
-                            f0,
-                            ocs,
-                            w,
-                            s: 0,
-                            e: 0,
-                            isa: core::marker::PhantomData,
-                        };
-                        let rs = starts.add(b * c.c_in * k);
-                        for ic in 0..c.c_in {
-                            t.x = x.add(ic * planes * rows * ws);
-                            let rc = rs.add(ic * k);
-                            let mut s = *rc as usize;
-                            for pid in 0..k {
-                                let e = *rc.add(pid + 1) as usize;
-                                if e > s {
-                                    t.s = s;
-                                    t.e = e;
-                                    L::visit(pid, &mut t);
-                                }
-                                s = e;
-                            }
-                        }
+                        block_runs::<V, L, S, R, NV>(p, b, x, (rows, ws, planes), acc, packed);
                         for f in f0..f1 {
                             store::<V, R, NV>(
                                 c,
@@ -765,6 +802,176 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                 r0 += R;
             }
             b0 = b1;
+        }
+    }
+}
+
+/// Adds every non-empty (channel, pattern) run of filter block `b` into the block's
+/// accumulators `acc`, for the tile whose grid origin (channel 0, phase 0) is `x` in a grid of
+/// `planes` phase planes of `rows × ws` per channel.
+///
+/// # Safety
+/// Contract of [`pattern_conv2d`]; `x` a tile origin of that grid (the tile's reads stay
+/// inside it), `acc` the block's `R * NV` vectors per filter.
+#[inline(always)]
+unsafe fn block_runs<V: Simd, L: PatternLib, const S: usize, const R: usize, const NV: usize>(
+    p: &PatternParams,
+    b: usize,
+    x: *const f32,
+    (rows, ws, planes): (usize, usize, usize),
+    acc: *mut f32,
+    packed: *const f32,
+) {
+    let c = &p.conv;
+    let k = p.patterns;
+    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
+    // SAFETY: the packed header indexes inside the buffers (caller contract); channel `ic`'s
+    // grid starts `ic * planes * rows * ws` after `x`'s channel 0.
+    unsafe {
+        let starts = packed as *const u32;
+        let ocs = starts.add(blocks * c.c_in * k + 1);
+        let w = ocs.add(p.kernels) as *const f32;
+        let mut t = Tile::<V, S, R, NV> {
+            x,
+            ps: rows * ws,
+            ws,
+            acc,
+            f0: b * FILTER_BLOCK,
+            ocs,
+            w,
+            s: 0,
+            e: 0,
+            isa: core::marker::PhantomData,
+        };
+        let rs = starts.add(b * c.c_in * k);
+        for ic in 0..c.c_in {
+            t.x = x.add(ic * planes * rows * ws);
+            let rc = rs.add(ic * k);
+            let mut s = *rc as usize;
+            for pid in 0..k {
+                let e = *rc.add(pid + 1) as usize;
+                if e > s {
+                    t.s = s;
+                    t.e = e;
+                    L::visit(pid, &mut t);
+                }
+                s = e;
+            }
+        }
+    }
+}
+
+/// The loop nest for flat tiles of `NV` vectors (see [`Geom`]): fill the whole grid once, then
+/// per tile and filter block as [`conv_tile`], stored row segment by row segment. Part `part`
+/// of `parts` computes the tiles of `part_range(tiles, 1, ..)`.
+///
+/// # Safety
+/// Contract of [`pattern_conv2d`]; `geom(V::LANES, many_regs::<V>())` is flat with `nv == NV`.
+#[inline(always)]
+unsafe fn conv_flat<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
+    p: &PatternParams,
+    (part, parts): (usize, usize),
+    input: *const f32,
+    packed: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+) {
+    let c = &p.conv;
+    let g = geom(c, V::LANES, many_regs::<V>());
+    let tw = NV * V::LANES;
+    let tiles = (c.h_out * g.ws).div_ceil(tw);
+    let plane = c.h_out * c.w_out;
+    let (t0, t1) = crate::part_range(tiles, 1, part, if parts == 0 { 1 } else { parts });
+    if t0 >= t1 {
+        return;
+    }
+    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
+    // SAFETY: the grid (`c_in * planes * rows * ws` floats, rows covering every tap of the last
+    // tile: `geom`) and the accumulators lie inside the scratch; stores stay inside the output.
+    unsafe {
+        let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
+        let acc = scratch.add(c.c_in * g.planes * g.rows * g.ws);
+        fill_grid::<V, S>(c, input, scratch, (g.ws, g.rows), 0);
+        for t in t0..t1 {
+            let q0 = t * tw;
+            let out0 = q0 / g.ws * c.w_out + c.w_out.min(q0 % g.ws);
+            for b in 0..blocks {
+                let f0 = b * FILTER_BLOCK;
+                let f1 = c.c_out.min(f0 + FILTER_BLOCK);
+                for f in f0..f1 {
+                    let v = V::splat(*bias.add(f));
+                    for i in 0..NV {
+                        v.store(acc.add(((f - f0) * NV + i) * V::LANES));
+                    }
+                    // The output lines the tile's pixels land on (about NV vectors from its
+                    // first pixel's), fetched while the block computes.
+                    let o = output.wrapping_add(f * plane + out0);
+                    for i in 0..NV {
+                        prefetch(o.wrapping_add(i * V::LANES));
+                    }
+                }
+                block_runs::<V, L, S, 1, NV>(
+                    p,
+                    b,
+                    scratch.add(q0),
+                    (g.rows, g.ws, g.planes),
+                    acc,
+                    packed,
+                );
+                for f in f0..f1 {
+                    store_flat::<V, NV>(
+                        c,
+                        g.ws,
+                        acc.add((f - f0) * NV * V::LANES),
+                        output.add(f * plane),
+                        q0,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Stores one filter's flat tile `a` (`NV` vectors of flat pixels from `q0`, rows `ws` wide)
+/// with the activation: the pixels of rows `< h_out`, columns `< w_out`.
+///
+/// # Safety
+/// `a` valid for `NV * LANES` reads and writes (the activation is applied in place), `out` for
+/// `h_out * w_out` writes; `V`'s ISA available.
+#[inline(always)]
+unsafe fn store_flat<V: Simd, const NV: usize>(
+    c: &ConvParams,
+    ws: usize,
+    a: *mut f32,
+    out: *mut f32,
+    q0: usize,
+) {
+    let q1 = q0 + NV * V::LANES;
+    // SAFETY: `a` holds flat pixels `[q0, q1)`; row `oy < h_out` writes its columns
+    // `[qs - oy ws, qe - oy ws)`, inside `[0, w_out)`.
+    unsafe {
+        for v in 0..NV {
+            let at = a.add(v * V::LANES);
+            act_v::<V>(c.act, V::load(at)).store(at);
+        }
+        let mut oy = q0 / ws;
+        while oy < c.h_out && oy * ws < q1 {
+            let qs = if q0 > oy * ws { q0 } else { oy * ws };
+            let qe = if q1 < oy * ws + c.w_out {
+                q1
+            } else {
+                oy * ws + c.w_out
+            };
+            if qe > qs {
+                copy_row::<V, 1>(
+                    out.add(oy * c.w_out + qs - oy * ws),
+                    a.add(qs - q0),
+                    qe - qs,
+                    qe - qs,
+                );
+            }
+            oy += 1;
         }
     }
 }
@@ -1108,6 +1315,45 @@ mod tests {
                 })
                 .collect();
             run_case::<All56>(&p, &assign, 500 + i as u64);
+        }
+    }
+
+    #[test]
+    fn flat_tiles_on_small_maps() {
+        // The layouts: ResNet's 7×7 maps (stride 1 and 2) run flat on AVX-512 and AVX2, a grid
+        // past GRID_BYTES in row tiles, the scalar twin always in row tiles.
+        let c4 = strided(8, 8, (7, 7), 1, Act::Relu, 1);
+        let s2 = strided(8, 8, (14, 14), 1, Act::Relu, 2);
+        let c1 = strided(64, 8, (112, 112), 1, Act::Relu, 1);
+        for p in [&c4, &s2] {
+            assert!(geom(p, 16, true).flat && geom(p, 8, false).flat, "{p:?}");
+            assert!(!geom(p, 1, false).flat, "{p:?}");
+        }
+        assert!(!geom(&c1, 16, true).flat);
+        // Flat maps with several tiles, a partial last tile, several filter blocks, both
+        // strides, pad 0 and 1, split into parts by `run_case`.
+        for (i, &(c, hw, st, pad, c_out)) in [
+            (13usize, 7usize, 1usize, 1usize, FILTER_BLOCK + 3),
+            (20, 14, 2, 1, 9),
+            (8, 3, 1, 1, 5),
+            (6, 9, 1, 1, 17),
+            (5, 1, 1, 1, 3),
+            (7, 10, 2, 1, 4),
+            (9, 11, 1, 0, 6),
+            (4, 13, 2, 0, 7),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let p = strided(c, c_out, (hw, hw), pad, ACTS[i % 3], st);
+            let mut rng = Rng::new(700 + i as u64);
+            let assign: Vec<u8> = (0..c * c_out)
+                .map(|_| match rng.next_u64() % 4 {
+                    3 => PRUNED,
+                    r => r as u8,
+                })
+                .collect();
+            run_case::<Lib3>(&p, &assign, 800 + i as u64);
         }
     }
 
