@@ -881,53 +881,82 @@ unsafe fn conv_flat<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
     let g = geom(c, V::LANES, many_regs::<V>());
     let tw = NV * V::LANES;
     let tiles = (c.h_out * g.ws).div_ceil(tw);
-    let plane = c.h_out * c.w_out;
     let (t0, t1) = crate::part_range(tiles, 1, part, if parts == 0 { 1 } else { parts });
     if t0 >= t1 {
         return;
     }
-    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
     // SAFETY: the grid (`c_in * planes * rows * ws` floats, rows covering every tap of the last
     // tile: `geom`) and the accumulators lie inside the scratch; stores stay inside the output.
     unsafe {
         let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
         let acc = scratch.add(c.c_in * g.planes * g.rows * g.ws);
         fill_grid::<V, S>(c, input, scratch, (g.ws, g.rows), 0);
+        let grid = (g.rows, g.ws, g.planes);
+        // The last tile computes only the vectors that hold pixels (1–3 of 4 on C3's 14×14:
+        // 224 flat pixels in 3.5 tiles of 64).
+        let last = (c.h_out * g.ws - (tiles - 1) * tw).div_ceil(V::LANES);
         for t in t0..t1 {
             let q0 = t * tw;
-            let out0 = q0 / g.ws * c.w_out + c.w_out.min(q0 % g.ws);
-            for b in 0..blocks {
-                let f0 = b * FILTER_BLOCK;
-                let f1 = c.c_out.min(f0 + FILTER_BLOCK);
-                for f in f0..f1 {
-                    let v = V::splat(*bias.add(f));
-                    for i in 0..NV {
-                        v.store(acc.add(((f - f0) * NV + i) * V::LANES));
-                    }
-                    // The output lines the tile's pixels land on (about NV vectors from its
-                    // first pixel's), fetched while the block computes.
-                    let o = output.wrapping_add(f * plane + out0);
-                    for i in 0..NV {
-                        prefetch(o.wrapping_add(i * V::LANES));
-                    }
+            let nv = if t + 1 == tiles { last } else { NV };
+            match nv {
+                1 => flat_tile::<V, L, S, 1>(p, grid, q0, bias, output, scratch, acc, packed),
+                2 => flat_tile::<V, L, S, 2>(p, grid, q0, bias, output, scratch, acc, packed),
+                3 => flat_tile::<V, L, S, 3>(p, grid, q0, bias, output, scratch, acc, packed),
+                _ => flat_tile::<V, L, S, NV>(p, grid, q0, bias, output, scratch, acc, packed),
+            }
+        }
+    }
+}
+
+/// One flat tile of `NV` vectors from flat pixel `q0`, every filter block: accumulators at the
+/// bias (the tile's output lines prefetched), the block's runs, the stores.
+///
+/// # Safety
+/// As [`conv_flat`], whose grid (`(rows, ws, planes)` at `grid0`) and accumulator buffer
+/// `acc` (at least `NV` vectors per filter of a block) these are; `q0 + NV * LANES` at most
+/// the flat pixels the grid's rows cover.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn flat_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
+    p: &PatternParams,
+    grid: (usize, usize, usize),
+    q0: usize,
+    bias: *const f32,
+    output: *mut f32,
+    grid0: *const f32,
+    acc: *mut f32,
+    packed: *const f32,
+) {
+    let c = &p.conv;
+    let ws = grid.1;
+    let plane = c.h_out * c.w_out;
+    let out0 = q0 / ws * c.w_out + c.w_out.min(q0 % ws);
+    // SAFETY: forwarded contract.
+    unsafe {
+        for b in 0..c.c_out.div_ceil(FILTER_BLOCK) {
+            let f0 = b * FILTER_BLOCK;
+            let f1 = c.c_out.min(f0 + FILTER_BLOCK);
+            for f in f0..f1 {
+                let v = V::splat(*bias.add(f));
+                for i in 0..NV {
+                    v.store(acc.add(((f - f0) * NV + i) * V::LANES));
                 }
-                block_runs::<V, L, S, 1, NV>(
-                    p,
-                    b,
-                    scratch.add(q0),
-                    (g.rows, g.ws, g.planes),
-                    acc,
-                    packed,
+                // The output lines the tile's pixels land on (about NV vectors from its
+                // first pixel's), fetched while the block computes.
+                let o = output.wrapping_add(f * plane + out0);
+                for i in 0..NV {
+                    prefetch(o.wrapping_add(i * V::LANES));
+                }
+            }
+            block_runs::<V, L, S, 1, NV>(p, b, grid0.add(q0), grid, acc, packed);
+            for f in f0..f1 {
+                store_flat::<V, NV>(
+                    c,
+                    ws,
+                    acc.add((f - f0) * NV * V::LANES),
+                    output.add(f * plane),
+                    q0,
                 );
-                for f in f0..f1 {
-                    store_flat::<V, NV>(
-                        c,
-                        g.ws,
-                        acc.add((f - f0) * NV * V::LANES),
-                        output.add(f * plane),
-                        q0,
-                    );
-                }
             }
         }
     }
