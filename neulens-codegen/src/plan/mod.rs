@@ -1126,18 +1126,19 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
 }
 
 /// ns per MAC of the stride-1 pattern-sparse kernel (4 MACs per kept kernel and output pixel):
-/// measured on C1–C3 against the dense direct kernel in the same run (8 patterns, connectivity
-/// 0.5, the input-stationary kernel of the seventh session: 0.018–0.024 ns per pattern MAC
-/// against 0.012–0.0126 dense, factor 1.5–1.9; `cargo bench --bench kernels -- pattern/`,
-/// docs/BENCHMARKS.md "Input-stationary pattern kernel"). Kept at 1.75 × the direct cost per MAC
-/// of the first calibration (0.0126), so the refit of [`COST_DIRECT_MAC`] on small maps does not
-/// move the pruning decisions on big layers.
-pub const COST_PATTERN_MAC: f64 = 0.0126 * 1.75;
+/// measured on C1–C4 against the dense direct kernel in the same run (8 patterns, connectivity
+/// 0.5, the input-stationary kernel with flat tiles of the eighth session: 0.018–0.021 ns per
+/// pattern MAC against 0.012–0.0126 dense, factor 1.45–1.75; `cargo bench --bench kernels --
+/// pattern/`, docs/BENCHMARKS.md "Flat pattern tiles"). Expressed as 1.6 × the direct cost per
+/// MAC of the first calibration (0.0126), so the refit of [`COST_DIRECT_MAC`] on small maps does
+/// not move the pruning decisions on big layers.
+pub const COST_PATTERN_MAC: f64 = 0.0126 * 1.6;
 
 /// [`COST_PATTERN_MAC`] at stride 2: the same measurement on ResNet-18's layer2.0.conv1
-/// (64→128, 56×56 → 28×28) gives 0.0296 ns per pattern MAC (factor 2.35 on the same 0.0126:
-/// the stride-2 grid has four phase planes, and half the output pixels per input row).
-pub const COST_PATTERN_MAC_S2: f64 = 0.0126 * 2.35;
+/// (64→128, 56×56 → 28×28) and layer4.0.conv1 (256→512, 14×14 → 7×7) gives 0.024 ns per
+/// pattern MAC (factor 1.9 on the same 0.0126: the stride-2 grid has four phase planes, and
+/// half the output pixels per input row).
+pub const COST_PATTERN_MAC_S2: f64 = 0.0126 * 1.9;
 
 /// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×`
 /// [`COST_PATTERN_MAC`] (or [`COST_PATTERN_MAC_S2`] at stride 2). `algo: auto` prunes a layer
