@@ -570,6 +570,8 @@ pub(crate) unsafe fn conv<V: Simd>(
         match (p.kh, p.kw, p.sh, p.sw) {
             (3, 3, 1, 1) => conv_k::<V, 3, 1>(p, input, w, bias, output, scratch, scratch_len),
             (3, 3, 2, 2) => conv_k::<V, 3, 2>(p, input, w, bias, output, scratch, scratch_len),
+            // The ResNet stem: its 49 taps in four phase loops of constant trip counts.
+            (7, 7, 2, 2) => conv_k::<V, 7, 2>(p, input, w, bias, output, scratch, scratch_len),
             _ => conv_k::<V, 0, 0>(p, input, w, bias, output, scratch, scratch_len),
         }
     }
