@@ -38,7 +38,7 @@
 //! instead of one. No per-weight index and no branch in the inner loop. Activation and the
 //! store (a lane mask at the right edge) when the block's channels are done.
 
-use crate::common::{act_v, prefetch};
+use crate::common::{act_v, fill_row, prefetch, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Isa, KernelError};
@@ -596,7 +596,7 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 /// `(r, j)` holds the zero-padded input at `(S (rb + r) + py, S j + px)`, i.e. the input
 /// `pad_top` rows and `pad_left` columns before that, or zero outside it.
 ///
-/// Rows are written with whole vectors and masked tails ([`zero_row`], [`copy_row`]): the
+/// Rows are written with whole vectors and masked tails (`common::fill_row`): the
 /// bands are short rows (`ws` of 16–64 floats), where a `memcpy`/`memset` call per border and
 /// segment cost more than the copy (8 % of the pruned ResNet-18 under `perf`).
 ///
@@ -625,7 +625,7 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
                         let row = base.add(r * ws);
                         let y = S * (rb + r) + py;
                         if y < p.pad_top || y - p.pad_top >= p.h_in {
-                            zero_row::<V>(row, ws);
+                            zero_row::<V>(ws, row);
                             continue;
                         }
                         let srow = src.add((y - p.pad_top) * p.w_in);
@@ -641,84 +641,16 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
                         };
                         let lo = first(-o);
                         let hi = first(p.w_in as isize - o).max(lo);
-                        zero_row::<V>(row, lo);
-                        if hi > lo {
-                            // Input column S lo + o >= 0 is the first one read; the row has
-                            // `w_in - (S lo + o)` columns from there.
-                            let c0 = ((S * lo) as isize + o) as usize;
-                            copy_row::<V, S>(row.add(lo), srow.add(c0), hi - lo, p.w_in - c0);
-                        }
-                        zero_row::<V>(row.add(hi), ws - hi);
+                        // Input column S lo + o >= 0 is the first one read (none when
+                        // hi == lo).
+                        let c0 = if hi > lo {
+                            ((S * lo) as isize + o) as usize
+                        } else {
+                            0
+                        };
+                        fill_row::<V>(row, ws, lo, hi, srow.add(c0), S);
                     }
                 }
-            }
-        }
-    }
-}
-
-/// Zeroes `n` floats at `row` with vector stores and one masked tail.
-///
-/// # Safety
-/// `row` valid for `n` writes; `V`'s ISA available.
-#[inline(always)]
-unsafe fn zero_row<V: Simd>(row: *mut f32, n: usize) {
-    // SAFETY: every store covers floats `< n` of `row`.
-    unsafe {
-        let z = V::zero();
-        let mut j = 0;
-        while j + V::LANES <= n {
-            z.store(row.add(j));
-            j += V::LANES;
-        }
-        if j < n {
-            z.store_first(n - j, row.add(j));
-        }
-    }
-}
-
-/// Writes `dst[j] = src[S j]` for `j < n`, reading no float at or past `src + avail`
-/// (`avail >= S (n - 1) + 1`): vector copies (stride 2: two loads split by
-/// [`Simd::deinterleave`]) and one masked tail.
-///
-/// # Safety
-/// `src` valid for `avail` reads, `dst` for `n` writes, not overlapping; `V`'s ISA available.
-#[inline(always)]
-unsafe fn copy_row<V: Simd, const S: usize>(
-    dst: *mut f32,
-    src: *const f32,
-    n: usize,
-    avail: usize,
-) {
-    let l = V::LANES;
-    let mut j = 0;
-    // SAFETY: the full-vector loop reads `src[S j .. S (j + l))` only while that ends at or
-    // before `avail`, and writes `dst[j .. j + l)` with `j + l <= n`; the tail reads
-    // `S (m - 1) + 1 <= avail - S j` floats and writes `m = n - j` (at most `l`: the loop ends
-    // with `j + l > n` or with `S (j + l) > avail >= S (n - 1) + 1`, i.e. `j + l >= n`).
-    unsafe {
-        while j + l <= n && S * (j + l) <= avail {
-            if S == 1 {
-                V::load(src.add(j)).store(dst.add(j));
-            } else {
-                let a = V::load(src.add(S * j));
-                let b = V::load(src.add(S * j + l));
-                V::deinterleave(a, b).0.store(dst.add(j));
-            }
-            j += l;
-        }
-        if j < n {
-            let m = n - j;
-            if S == 1 {
-                V::load_first(m, src.add(j)).store_first(m, dst.add(j));
-            } else {
-                let need = S * (m - 1) + 1;
-                let a = V::load_first(need.min(l), src.add(S * j));
-                let b = if need > l {
-                    V::load_first(need - l, src.add(S * j + l))
-                } else {
-                    V::zero()
-                };
-                V::deinterleave(a, b).0.store_first(m, dst.add(j));
             }
         }
     }
@@ -993,11 +925,14 @@ unsafe fn store_flat<V: Simd, const NV: usize>(
                 oy * ws + c.w_out
             };
             if qe > qs {
-                copy_row::<V, 1>(
+                let n = qe - qs;
+                fill_row::<V>(
                     out.add(oy * c.w_out + qs - oy * ws),
+                    n,
+                    0,
+                    n,
                     a.add(qs - q0),
-                    qe - qs,
-                    qe - qs,
+                    1,
                 );
             }
             oy += 1;
