@@ -37,6 +37,13 @@
 //! `block × connectivity / K` of them) instead of one, and an FMA costs about half a load
 //! instead of one. No per-weight index and no branch in the inner loop. Activation and the
 //! store (a lane mask at the right edge) when the block's channels are done.
+//!
+//! **Flat tiles.** Small maps waste lanes in row tiles (7×7 on 16 lanes: 8 rows × 16 columns
+//! computed for 49 pixels). When the whole grid fits `GRID_BYTES` and it computes no more
+//! pixels, the kernel instead runs flat tiles (`Geom`): `NV` vectors of consecutive pixels of
+//! the flattened grid whose rows are `w_out + 2/s` wide, the dense direct kernel's layout; the
+//! halo pixels at each row end are computed and not stored, and the last tile computes only
+//! the vectors that hold pixels. Same runs, same bodies, one grid fill per call.
 
 use crate::common::{act_v, fill_row, prefetch, zero_row};
 use crate::conv::ConvParams;
