@@ -42,8 +42,8 @@
 //! computed for 49 pixels). When the whole grid fits `GRID_BYTES` and it computes no more
 //! pixels, the kernel instead runs flat tiles (`Geom`): `NV` vectors of consecutive pixels of
 //! the flattened grid whose rows are `w_out + 2/s` wide, the dense direct kernel's layout; the
-//! halo pixels at each row end are computed and not stored, and the last tile computes only
-//! the vectors that hold pixels. Same runs, same bodies, one grid fill per call.
+//! halo pixels at each row end are computed and not stored. Same runs, same bodies, one grid
+//! fill per call.
 
 use crate::common::{act_v, fill_row, prefetch, zero_row};
 use crate::conv::ConvParams;
@@ -581,13 +581,6 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     // SAFETY: forwarded contract; the layout is the one `scratch_len` sized the grid for.
     unsafe {
         let g = geom(&p.conv, V::LANES, many_regs::<V>());
-        if g.flat {
-            return if g.nv == 4 {
-                conv_flat::<V, L, S, 4>(p, part, input, packed, bias, output, scratch)
-            } else {
-                conv_flat::<V, L, S, 2>(p, part, input, packed, bias, output, scratch)
-            };
-        }
         match (g.r, g.nv) {
             (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, input, packed, bias, output, scratch),
             (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, input, packed, bias, output, scratch),
@@ -665,8 +658,11 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 
 /// The loop nest for one register tile shape: per band, fill the grid; per tile, per filter
 /// block: the accumulators at the bias, every non-empty (channel, pattern) run through `L`,
-/// activation and store. Part `part` of `parts` computes the output rows of
-/// `part_range(h_out, R, ..)` (all filters), with its own grid.
+/// activation and store. Row tiles: part `part` of `parts` computes the output rows of
+/// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`R == 1` and
+/// [`geom`] flat, see [`Geom`]): one band holding the whole grid, part `part` computes the
+/// tiles of `part_range(tiles, 1, ..)`. Both share one inlined copy of the runs' bodies (each
+/// copy is every pattern of `L`; a second loop nest would double the code and the build time).
 ///
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
@@ -682,31 +678,55 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
 ) {
     let c = &p.conv;
     let tw = NV * V::LANES;
-    let (ws, band, planes) = grid(c, R, tw, V::LANES);
-    let rows = band + 2 / S;
+    let g = geom(c, V::LANES, many_regs::<V>());
+    let flat = R == 1 && g.flat && g.nv == NV;
+    // Units: output rows (row tiles, bands of `band` rows) or flat tiles (one band).
+    let (ws, band, planes) = if flat {
+        (g.ws, usize::MAX, g.planes)
+    } else {
+        grid(c, R, tw, V::LANES)
+    };
+    let rows = if flat { g.rows } else { band + 2 / S };
+    let (units, step, cols) = if flat {
+        ((c.h_out * ws).div_ceil(tw), 1, 1)
+    } else {
+        (c.h_out, R, c.w_out)
+    };
     let plane = c.h_out * c.w_out;
     let parts = if parts == 0 { 1 } else { parts };
-    let (h0, h1) = crate::part_range(c.h_out, R, part, parts);
+    let (h0, h1) = crate::part_range(units, step, part, parts);
     if part >= parts || h0 >= h1 {
         return;
     }
     let blocks = c.c_out.div_ceil(FILTER_BLOCK);
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
-    // band rows `< rows` and columns `< ws` of channels `< c_in`; the accumulators of a block
-    // (`<= FILTER_BLOCK` filters × `R * NV` vectors) lie after the grid inside the scratch;
-    // stores stay inside the output.
+    // band rows `< rows` and columns `< ws` of channels `< c_in` (flat: the grid's rows cover
+    // every tap of the last tile, `geom`); the accumulators of a block (`<= FILTER_BLOCK`
+    // filters × `R * NV` vectors) lie after the grid inside the scratch; stores stay inside
+    // the output.
     unsafe {
         let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
         let acc = scratch.add(c.c_in * planes * rows * ws);
         let mut b0 = h0;
         while b0 < h1 {
-            fill_grid::<V, S>(c, input, scratch, (ws, rows), b0);
-            let b1 = if b0 + band < h1 { b0 + band } else { h1 };
-            let mut r0 = b0;
-            while r0 < b1 {
+            fill_grid::<V, S>(c, input, scratch, (ws, rows), if flat { 0 } else { b0 });
+            let b1 = if flat || b0 + band >= h1 {
+                h1
+            } else {
+                b0 + band
+            };
+            let mut u = b0;
+            while u < b1 {
                 let mut c0 = 0;
-                while c0 < c.w_out {
-                    let x = scratch.add((r0 - b0) * ws + c0);
+                while c0 < cols {
+                    // Row tile: output rows from `u`, columns from `c0`. Flat tile `u`: flat
+                    // pixels from `q0`, the first of them at output index `out0`.
+                    let q0 = u * tw;
+                    let (x, out0) = if flat {
+                        (scratch.add(q0), q0 / ws * c.w_out + c.w_out.min(q0 % ws))
+                    } else {
+                        (scratch.add((u - b0) * ws + c0), u * c.w_out + c0)
+                    };
                     for b in 0..blocks {
                         let f0 = b * FILTER_BLOCK;
                         let f1 = c.c_out.min(f0 + FILTER_BLOCK);
@@ -719,7 +739,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                             // store below would otherwise wait for its line): fetched while the
                             // block computes.
                             for r in 0..R {
-                                let o = output.wrapping_add(f * plane + (r0 + r) * c.w_out + c0);
+                                let o = output.wrapping_add(f * plane + out0 + r * c.w_out);
                                 for v in 0..NV {
                                     prefetch(o.wrapping_add(v * V::LANES));
                                 }
@@ -727,18 +747,17 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                         }
                         block_runs::<V, L, S, R, NV>(p, b, x, (rows, ws, planes), acc, packed);
                         for f in f0..f1 {
-                            store::<V, R, NV>(
-                                c,
-                                acc.add((f - f0) * R * NV * V::LANES),
-                                output.add(f * plane),
-                                r0,
-                                c0,
-                            );
+                            let a = acc.add((f - f0) * R * NV * V::LANES);
+                            if flat {
+                                store_flat::<V, NV>(c, ws, a, output.add(f * plane), q0);
+                            } else {
+                                store::<V, R, NV>(c, a, output.add(f * plane), u, c0);
+                            }
                         }
                     }
                     c0 += tw;
                 }
-                r0 += R;
+                u += step;
             }
             b0 = b1;
         }
@@ -795,107 +814,6 @@ unsafe fn block_runs<V: Simd, L: PatternLib, const S: usize, const R: usize, con
                     L::visit(pid, &mut t);
                 }
                 s = e;
-            }
-        }
-    }
-}
-
-/// The loop nest for flat tiles of `NV` vectors (see [`Geom`]): fill the whole grid once, then
-/// per tile and filter block as [`conv_tile`], stored row segment by row segment. Part `part`
-/// of `parts` computes the tiles of `part_range(tiles, 1, ..)`.
-///
-/// # Safety
-/// Contract of [`pattern_conv2d`]; `geom(V::LANES, many_regs::<V>())` is flat with `nv == NV`.
-#[inline(always)]
-unsafe fn conv_flat<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
-    p: &PatternParams,
-    (part, parts): (usize, usize),
-    input: *const f32,
-    packed: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-    scratch: *mut f32,
-) {
-    let c = &p.conv;
-    let g = geom(c, V::LANES, many_regs::<V>());
-    let tw = NV * V::LANES;
-    let tiles = (c.h_out * g.ws).div_ceil(tw);
-    let (t0, t1) = crate::part_range(tiles, 1, part, if parts == 0 { 1 } else { parts });
-    if t0 >= t1 {
-        return;
-    }
-    // SAFETY: the grid (`c_in * planes * rows * ws` floats, rows covering every tap of the last
-    // tile: `geom`) and the accumulators lie inside the scratch; stores stay inside the output.
-    unsafe {
-        let scratch = scratch.add(scratch.align_offset(64).min(ALIGN_SLACK));
-        let acc = scratch.add(c.c_in * g.planes * g.rows * g.ws);
-        fill_grid::<V, S>(c, input, scratch, (g.ws, g.rows), 0);
-        let grid = (g.rows, g.ws, g.planes);
-        // The last tile computes only the vectors that hold pixels (1–3 of 4 on C3's 14×14:
-        // 224 flat pixels in 3.5 tiles of 64).
-        let last = (c.h_out * g.ws - (tiles - 1) * tw).div_ceil(V::LANES);
-        for t in t0..t1 {
-            let q0 = t * tw;
-            let nv = if t + 1 == tiles { last } else { NV };
-            match nv {
-                1 => flat_tile::<V, L, S, 1>(p, grid, q0, bias, output, scratch, acc, packed),
-                2 => flat_tile::<V, L, S, 2>(p, grid, q0, bias, output, scratch, acc, packed),
-                3 => flat_tile::<V, L, S, 3>(p, grid, q0, bias, output, scratch, acc, packed),
-                _ => flat_tile::<V, L, S, NV>(p, grid, q0, bias, output, scratch, acc, packed),
-            }
-        }
-    }
-}
-
-/// One flat tile of `NV` vectors from flat pixel `q0`, every filter block: accumulators at the
-/// bias (the tile's output lines prefetched), the block's runs, the stores.
-///
-/// # Safety
-/// As [`conv_flat`], whose grid (`(rows, ws, planes)` at `grid0`) and accumulator buffer
-/// `acc` (at least `NV` vectors per filter of a block) these are; `q0 + NV * LANES` at most
-/// the flat pixels the grid's rows cover.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-unsafe fn flat_tile<V: Simd, L: PatternLib, const S: usize, const NV: usize>(
-    p: &PatternParams,
-    grid: (usize, usize, usize),
-    q0: usize,
-    bias: *const f32,
-    output: *mut f32,
-    grid0: *const f32,
-    acc: *mut f32,
-    packed: *const f32,
-) {
-    let c = &p.conv;
-    let ws = grid.1;
-    let plane = c.h_out * c.w_out;
-    let out0 = q0 / ws * c.w_out + c.w_out.min(q0 % ws);
-    // SAFETY: forwarded contract.
-    unsafe {
-        for b in 0..c.c_out.div_ceil(FILTER_BLOCK) {
-            let f0 = b * FILTER_BLOCK;
-            let f1 = c.c_out.min(f0 + FILTER_BLOCK);
-            for f in f0..f1 {
-                let v = V::splat(*bias.add(f));
-                for i in 0..NV {
-                    v.store(acc.add(((f - f0) * NV + i) * V::LANES));
-                }
-                // The output lines the tile's pixels land on (about NV vectors from its
-                // first pixel's), fetched while the block computes.
-                let o = output.wrapping_add(f * plane + out0);
-                for i in 0..NV {
-                    prefetch(o.wrapping_add(i * V::LANES));
-                }
-            }
-            block_runs::<V, L, S, 1, NV>(p, b, grid0.add(q0), grid, acc, packed);
-            for f in f0..f1 {
-                store_flat::<V, NV>(
-                    c,
-                    ws,
-                    acc.add((f - f0) * NV * V::LANES),
-                    output.add(f * plane),
-                    q0,
-                );
             }
         }
     }
