@@ -295,15 +295,7 @@ unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
 ) {
     let mut buf = [0.0f32; STRIDED_BUF];
     let b = buf.as_mut_ptr();
-    // Interior output columns `[xa, xb)`: `ox * sw - pad_left >= 0` and
-    // `ox * sw - pad_left + kw <= w_in`. Empty interior: `xa == xb`, all columns are edges.
-    let xa = core::cmp::min(p.pad_left.div_ceil(p.sw), p.w_out);
-    let xb = if p.w_in + p.pad_left >= p.kw {
-        core::cmp::min(p.w_out, (p.w_in + p.pad_left - p.kw) / p.sw + 1)
-    } else {
-        0
-    };
-    let xb = core::cmp::max(xa, xb);
+    let (xa, xb) = interior_cols(p);
     // Outputs per chunk: their column span `(n - 1) * sw + kw` fits the buffer (`n >= 1`).
     let n_max = (STRIDED_BUF - p.kw) / p.sw + 1;
     let op = |a: f32, x: f32| -> f32 {
@@ -326,9 +318,7 @@ unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
             let inp = input.add(ch * p.h_in * p.w_in);
             for oy in 0..p.h_out {
                 let row = output.add((ch * p.h_out + oy) * p.w_out);
-                let start = oy * p.sh;
-                let r0 = core::cmp::min(start.saturating_sub(p.pad_top), p.h_in);
-                let r1 = core::cmp::min((start + p.kh).saturating_sub(p.pad_top), p.h_in);
+                let (r0, r1) = window_rows(p, oy);
                 if r0 >= r1 {
                     // No valid row (not possible with validated params): no tap at all.
                     fill::<V>(p.w_out, row, init);
@@ -382,6 +372,28 @@ unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
     }
 }
 
+/// Input rows `[r0, r1)` (clamped to the input) of output row `oy`'s windows.
+#[inline(always)]
+fn window_rows(p: &PoolParams, oy: usize) -> (usize, usize) {
+    let start = oy * p.sh;
+    let r0 = core::cmp::min(start.saturating_sub(p.pad_top), p.h_in);
+    let r1 = core::cmp::min((start + p.kh).saturating_sub(p.pad_top), p.h_in);
+    (r0, r1)
+}
+
+/// Interior output columns `[xa, xb)`: `ox * sw - pad_left >= 0` and
+/// `ox * sw - pad_left + kw <= w_in`. Empty interior: `xa == xb`, all columns are edges.
+#[inline(always)]
+fn interior_cols(p: &PoolParams) -> (usize, usize) {
+    let xa = core::cmp::min(p.pad_left.div_ceil(p.sw), p.w_out);
+    let xb = if p.w_in + p.pad_left >= p.kw {
+        core::cmp::min(p.w_out, (p.w_in + p.pad_left - p.kw) / p.sw + 1)
+    } else {
+        0
+    };
+    (xa, core::cmp::max(xa, xb))
+}
+
 /// The window of output column `ox` over input rows `[r0, r1)` of plane `inp`, its in-bounds
 /// taps combined one by one from `init` (the edge columns of the strided paths).
 ///
@@ -433,13 +445,7 @@ unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
     init: f32,
 ) {
     let l = V::LANES;
-    let xa = core::cmp::min(p.pad_left.div_ceil(2), p.w_out);
-    let xb = if p.w_in + p.pad_left >= p.kw {
-        core::cmp::min(p.w_out, (p.w_in + p.pad_left - p.kw) / 2 + 1)
-    } else {
-        0
-    };
-    let xb = core::cmp::max(xa, xb);
+    let (xa, xb) = interior_cols(p);
     let op = |a: V, b: V| -> V {
         // SAFETY: `V`'s ISA is available (caller contract).
         unsafe {
@@ -471,9 +477,7 @@ unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
             let inp = input.add(ch * p.h_in * p.w_in);
             for oy in 0..p.h_out {
                 let row = output.add((ch * p.h_out + oy) * p.w_out);
-                let start = oy * p.sh;
-                let r0 = core::cmp::min(start.saturating_sub(p.pad_top), p.h_in);
-                let r1 = core::cmp::min((start + p.kh).saturating_sub(p.pad_top), p.h_in);
+                let (r0, r1) = window_rows(p, oy);
                 if r0 >= r1 {
                     // No valid row (not possible with validated params): no tap at all.
                     fill::<V>(p.w_out, row, init);
