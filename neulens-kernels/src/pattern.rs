@@ -264,11 +264,19 @@ const GRID_BYTES: usize = 3 << 19;
 /// columns further in its phase plane, and the `2 / s` pixels per row past `w_out` are computed
 /// and never stored (the dense direct kernel's layout, `direct.rs`). Small maps waste far fewer
 /// lanes that way: 7×7 on 16 lanes computes 64 flat pixels per filter instead of 8 rows × 16.
+///
+/// At stride 1 with a zero column on both sides the flat rows are `w_out + 1` wide: the right
+/// halo column of row `y` is the left padding column of row `y + 1`, zero either way (28×28:
+/// 812 flat pixels instead of 840). When the last flat tile needs at most half of its
+/// vectors (`tail`), a half-width tile computes it (14×14: 224 pixels instead of 256): the
+/// `(1, nv / 2)` tile is instantiated anyway, so this adds no copy of the pattern bodies.
 #[derive(Clone, Copy, Debug)]
 struct Geom {
     flat: bool,
     r: usize,
     nv: usize,
+    /// Flat only: the last tile is a `(1, nv / 2)` tile.
+    tail: bool,
     /// Grid row stride.
     ws: usize,
     /// Grid rows per band and phase plane.
@@ -288,6 +296,7 @@ const fn geom(p: &ConvParams, lanes: usize, many: bool) -> Geom {
         flat: false,
         r,
         nv,
+        tail: false,
         ws,
         rows: band + halo,
         planes,
@@ -297,15 +306,22 @@ const fn geom(p: &ConvParams, lanes: usize, many: bool) -> Geom {
     }
     let most = if many { 4 } else { 2 };
     let tw = most * lanes;
-    let wsf = p.w_out + halo;
-    let q = (p.h_out * wsf).div_ceil(tw) * tw;
+    // Stride 1: pad_left >= 1 and padded column w_out + 1 past the input (pad right >= 1).
+    let shared = p.sh == 1 && p.pad_left >= 1 && p.w_out + 1 >= p.w_in + p.pad_left;
+    let wsf = if shared { p.w_out + 1 } else { p.w_out + halo };
+    let px = p.h_out * wsf;
+    // The grid covers whole tiles; the half tile's pixels lie inside them.
+    let q = px.div_ceil(tw) * tw;
+    let tail = most == 4 && !px.is_multiple_of(tw) && px % tw <= tw / 2;
+    let work = if tail { q - tw / 2 } else { q };
     let rows = (q + halo * wsf + halo).div_ceil(wsf);
     let row_work = p.h_out.div_ceil(r) * r * p.w_out.div_ceil(nv * lanes) * nv * lanes;
-    if q <= row_work && 4 * p.c_in * planes * rows * wsf <= GRID_BYTES {
+    if work <= row_work && 4 * p.c_in * planes * rows * wsf <= GRID_BYTES {
         Geom {
             flat: true,
             r: 1,
             nv: most,
+            tail,
             ws: wsf,
             rows,
             planes,
@@ -578,18 +594,58 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
+    let g = geom(&p.conv, V::LANES, many_regs::<V>());
+    let all = Span {
+        flat: g.flat,
+        first: 0,
+        end: usize::MAX,
+        fill: true,
+    };
+    let bufs = (input, packed, bias, output, scratch);
     // SAFETY: forwarded contract; the layout is the one `scratch_len` sized the grid for.
     unsafe {
-        let g = geom(&p.conv, V::LANES, many_regs::<V>());
         match (g.r, g.nv) {
-            (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, input, packed, bias, output, scratch),
-            (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, input, packed, bias, output, scratch),
-            (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, input, packed, bias, output, scratch),
-            (2, 1) => conv_tile::<V, L, S, 2, 1>(p, part, input, packed, bias, output, scratch),
-            _ => conv_tile::<V, L, S, 1, 2>(p, part, input, packed, bias, output, scratch),
+            (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, all, bufs),
+            (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, all, bufs),
+            (1, 4) if g.tail => {
+                // Whole tiles split over the parts; the last part also runs the half tile,
+                // on the grid its first call filled (or fills it if it had no whole tile).
+                let full = p.conv.h_out * g.ws / (4 * V::LANES);
+                let whole = Span { end: full, ..all };
+                conv_tile::<V, L, S, 1, 4>(p, part, whole, bufs);
+                let parts = if part.1 == 0 { 1 } else { part.1 };
+                if part.0 + 1 == parts {
+                    let (a, b) = crate::part_range(full, 1, part.0, parts);
+                    let half = Span {
+                        first: 2 * full,
+                        end: 2 * full + 1,
+                        fill: a >= b,
+                        ..all
+                    };
+                    conv_tile::<V, L, S, 1, 2>(p, (0, 1), half, bufs);
+                }
+            }
+            (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, all, bufs),
+            (2, 1) => conv_tile::<V, L, S, 2, 1>(p, part, all, bufs),
+            _ => conv_tile::<V, L, S, 1, 2>(p, part, all, bufs),
         }
     }
 }
+
+/// The units a [`conv_tile`] call runs, split over its parts: output rows for row tiles (all
+/// of them), flat tiles `[first, end)` of its own width for flat tiles (`end` clamped to the
+/// layer's), after filling the whole flat grid if `fill` (else an earlier call of the same
+/// part filled the same grid).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    flat: bool,
+    first: usize,
+    end: usize,
+    fill: bool,
+}
+
+/// The buffers of one call: input, packed weights, bias, output, scratch.
+type Bufs = (*const f32, *const f32, *const f32, *mut f32, *mut f32);
 
 /// Copies one band of the zero-padded input into the grid (see [`grid`]): per channel, per
 /// stride phase `(py, px)` (stride `S` = 1: only `(0, 0)`), a plane of `rows × ws` whose
@@ -659,27 +715,26 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 /// The loop nest for one register tile shape: per band, fill the grid; per tile, per filter
 /// block: the accumulators at the bias, every non-empty (channel, pattern) run through `L`,
 /// activation and store. Row tiles: part `part` of `parts` computes the output rows of
-/// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`R == 1` and
-/// [`geom`] flat, see [`Geom`]): one band holding the whole grid, part `part` computes the
-/// tiles of `part_range(tiles, 1, ..)`. Both share one inlined copy of the runs' bodies (each
+/// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`span.flat`,
+/// `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes the tiles of
+/// `part_range` over the span's tiles. Both share one inlined copy of the runs' bodies (each
 /// copy is every pattern of `L`; a second loop nest would double the code and the build time).
 ///
 /// # Safety
-/// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`.
+/// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`, or
+/// its half-width tail tile ([`Geom`]); a span without `fill` follows a call of the same part
+/// that filled the same flat grid.
 #[inline(always)]
 unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, const NV: usize>(
     p: &PatternParams,
     (part, parts): (usize, usize),
-    input: *const f32,
-    packed: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-    scratch: *mut f32,
+    span: Span,
+    (input, packed, bias, output, scratch): Bufs,
 ) {
     let c = &p.conv;
     let tw = NV * V::LANES;
     let g = geom(c, V::LANES, many_regs::<V>());
-    let flat = R == 1 && g.flat && g.nv == NV;
+    let flat = span.flat;
     // Units: output rows (row tiles, bands of `band` rows) or flat tiles (one band).
     let (ws, band, planes) = if flat {
         (g.ws, usize::MAX, g.planes)
@@ -694,7 +749,10 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
     };
     let plane = c.h_out * c.w_out;
     let parts = if parts == 0 { 1 } else { parts };
-    let (h0, h1) = crate::part_range(units, step, part, parts);
+    let end = units.min(span.end);
+    let first = span.first.min(end);
+    let (h0, h1) = crate::part_range(end - first, step, part, parts);
+    let (h0, h1) = (first + h0, first + h1);
     if part >= parts || h0 >= h1 {
         return;
     }
@@ -709,7 +767,9 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
         let acc = scratch.add(c.c_in * planes * rows * ws);
         let mut b0 = h0;
         while b0 < h1 {
-            fill_grid::<V, S>(c, input, scratch, (ws, rows), if flat { 0 } else { b0 });
+            if span.fill {
+                fill_grid::<V, S>(c, input, scratch, (ws, rows), if flat { 0 } else { b0 });
+            }
             let b1 = if flat || b0 + band >= h1 {
                 h1
             } else {
@@ -1219,9 +1279,30 @@ mod tests {
             assert!(!geom(p, 1, false).flat, "{p:?}");
         }
         assert!(!geom(&c1, 16, true).flat);
-        // Flat maps with several tiles, a partial last tile, several filter blocks, both
-        // strides, pad 0 and 1, split into parts by `run_case`.
-        for (i, &(c, hw, st, pad, c_out)) in [
+        // Row width: w_out + 1 at stride 1 with a zero column on both sides (shared), else
+        // w_out + 2 / s; the half-width last tile when the remainder fits it (32 lanes).
+        let c3 = strided(8, 8, (14, 14), 1, Act::Relu, 1);
+        let c2 = strided(8, 8, (28, 28), 1, Act::Relu, 1);
+        let g = |p: &ConvParams| {
+            let g = geom(p, 16, true);
+            (g.flat, g.ws, g.tail)
+        };
+        assert_eq!(g(&c3), (true, 15, true)); // 210 pixels: 3 tiles and a half
+        assert_eq!(g(&c2), (true, 29, false)); // 812: 44 past 12 tiles
+        assert_eq!(g(&c4), (true, 8, false)); // 56: one tile
+        assert_eq!(g(&s2), (true, 8, false));
+        assert_eq!(
+            g(&strided(8, 8, (11, 11), 0, Act::Relu, 1)),
+            (true, 11, false)
+        );
+        assert!(!geom(&c3, 8, false).tail && !geom(&c3, 4, false).tail);
+        // No zero column on the right (w_out one short): rows stay w_out + 2 wide.
+        let no_right = ConvParams { w_out: 13, ..c3 };
+        assert_eq!(g(&no_right), (true, 15, true));
+        // Flat maps with several tiles, a partial last tile, a half-width last tile (also
+        // alone), several filter blocks, both strides, pad 0 and 1, no right padding column,
+        // split into parts by `run_case`.
+        let cases = [
             (13usize, 7usize, 1usize, 1usize, FILTER_BLOCK + 3),
             (20, 14, 2, 1, 9),
             (8, 3, 1, 1, 5),
@@ -1230,13 +1311,26 @@ mod tests {
             (7, 10, 2, 1, 4),
             (9, 11, 1, 0, 6),
             (4, 13, 2, 0, 7),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let p = strided(c, c_out, (hw, hw), pad, ACTS[i % 3], st);
+            (6, 14, 1, 1, FILTER_BLOCK + 2),
+            (3, 4, 1, 1, 5),
+            (5, 28, 1, 1, 6),
+        ];
+        let no_right = ConvParams {
+            c_in: 4,
+            c_out: 6,
+            ..no_right
+        };
+        let shapes = cases
+            .iter()
+            .map(|&(c, hw, st, pad, c_out)| strided(c, c_out, (hw, hw), pad, Act::Relu, st))
+            .chain([no_right]);
+        for (i, p) in shapes.enumerate() {
+            let p = ConvParams {
+                act: ACTS[i % 3],
+                ..p
+            };
             let mut rng = Rng::new(700 + i as u64);
-            let assign: Vec<u8> = (0..c * c_out)
+            let assign: Vec<u8> = (0..p.c_in * p.c_out)
                 .map(|_| match rng.next_u64() % 4 {
                     3 => PRUNED,
                     r => r as u8,
