@@ -190,9 +190,12 @@ pub const fn supported(p: &ConvParams) -> bool {
     p.kh == 3 && p.kw == 3 && p.sh == p.sw && (p.sh == 1 || p.sh == 2) && p.groups == 1
 }
 
-/// Filters per block of the packed runs: the accumulators of one block's filters over one
-/// register tile stay in L1 (at most 128 × 4 vectors of 64 bytes, 32 KiB, on AVX-512).
-pub const FILTER_BLOCK: usize = 128;
+/// Filters per block of the packed runs. A run (one channel, one pattern) serves about
+/// `block × connectivity / K` filters with one load of its tap vectors: 16 at 256 filters,
+/// connectivity 0.5 and 8 patterns. The block's accumulators (256 × 4 vectors of 64 bytes,
+/// 64 KiB on AVX-512) spill a little past a 48 KiB L1 and still beat 128 filters (C4 −6 %,
+/// C3 −2.5 %); 512 gained nothing more (docs/BENCHMARKS.md, ninth session).
+pub const FILTER_BLOCK: usize = 256;
 
 /// Packed length: `blocks * c_in * k + 1` (run starts) + `n` (output channels) + `4 n`
 /// (weights), with `blocks = ceil(c_out / FILTER_BLOCK)`.
