@@ -41,9 +41,11 @@
 //! **Flat tiles.** Small maps waste lanes in row tiles (7×7 on 16 lanes: 8 rows × 16 columns
 //! computed for 49 pixels). When the whole grid fits `GRID_BYTES` and it computes no more
 //! pixels, the kernel instead runs flat tiles (`Geom`): `NV` vectors of consecutive pixels of
-//! the flattened grid whose rows are `w_out + 2/s` wide, the dense direct kernel's layout; the
-//! halo pixels at each row end are computed and not stored. Same runs, same bodies, one grid
-//! fill per call.
+//! the flattened grid whose rows are `w_out + 2/s` wide, the dense direct kernel's layout (or
+//! `w_out + 1` at stride 1 when the right halo column can be the next row's zero padding
+//! column); the halo pixels at each row end are computed and not stored. A last tile that
+//! needs at most half of its vectors runs as a half-width tile. Same runs, same bodies, one
+//! grid fill per call.
 
 use crate::common::{act_v, fill_row, prefetch, zero_row};
 use crate::conv::ConvParams;
@@ -471,10 +473,11 @@ dispatch! {
     /// `p.conv.output_len()` writes, `scratch` for `p.scratch_len()` reads and writes; `output`
     /// and `scratch` overlap nothing else; `isa` is available on this CPU.
     ///
-    /// `part = (k, n)`: part `k` of `n` computes only the output rows
-    /// `part_range(h_out, R, k, n)` (whole register tiles of `R` rows) of every filter (each
-    /// writes its own rows; every part fills its own grid), so `n` threads with their own
-    /// scratch compute the whole conv; `(0, 1)` is all of it ([`pattern_conv2d`]).
+    /// `part = (k, n)`: part `k` of `n` computes only its share of the output: with row tiles
+    /// the rows `part_range(h_out, R, k, n)` (whole register tiles of `R` rows) of every
+    /// filter; with flat tiles (small maps) its share of the (tile, filter block) pairs. Each
+    /// writes its own outputs and fills its own grid, so `n` threads with their own scratch
+    /// compute the whole conv; `(0, 1)` is all of it ([`pattern_conv2d`]).
     pub unsafe fn pattern_conv2d_part<L: PatternLib>(p: &PatternParams, part: (usize, usize), input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
 }
 
@@ -611,22 +614,20 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
             (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, all, bufs),
             (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, all, bufs),
             (1, 4) if g.tail => {
-                // Whole tiles split over the parts; the last part also runs the half tile,
-                // on the grid its first call filled (or fills it if it had no whole tile).
+                // Whole tiles, then the half tile, each split over the parts; a part runs the
+                // half tile on the grid its first call filled (or fills it, if it had none).
                 let full = p.conv.h_out * g.ws / (4 * V::LANES);
                 let whole = Span { end: full, ..all };
                 conv_tile::<V, L, S, 1, 4>(p, part, whole, bufs);
-                let parts = if part.1 == 0 { 1 } else { part.1 };
-                if part.0 + 1 == parts {
-                    let (a, b) = crate::part_range(full, 1, part.0, parts);
-                    let half = Span {
-                        first: 2 * full,
-                        end: 2 * full + 1,
-                        fill: a >= b,
-                        ..all
-                    };
-                    conv_tile::<V, L, S, 1, 2>(p, (0, 1), half, bufs);
-                }
+                let blocks = p.conv.c_out.div_ceil(FILTER_BLOCK);
+                let (a, b) = crate::part_range(full * blocks, 1, part.0, part.1.max(1));
+                let half = Span {
+                    first: 2 * full,
+                    end: 2 * full + 1,
+                    fill: a >= b,
+                    ..all
+                };
+                conv_tile::<V, L, S, 1, 2>(p, part, half, bufs);
             }
             (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, all, bufs),
             (2, 1) => conv_tile::<V, L, S, 2, 1>(p, part, all, bufs),
@@ -636,9 +637,9 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 }
 
 /// The units a [`conv_tile`] call runs, split over its parts: output rows for row tiles (all
-/// of them), flat tiles `[first, end)` of its own width for flat tiles (`end` clamped to the
-/// layer's), after filling the whole flat grid if `fill` (else an earlier call of the same
-/// part filled the same grid).
+/// of them), (tile, filter block) pairs of the flat tiles `[first, end)` of its own width for
+/// flat tiles (`end` clamped to the layer's), after filling the whole flat grid if `fill`
+/// (else an earlier call of the same part filled the same grid).
 #[derive(Clone, Copy, Debug)]
 struct Span {
     flat: bool,
@@ -719,8 +720,8 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 /// block: the accumulators at the bias, every non-empty (channel, pattern) run through `L`,
 /// activation and store. Row tiles: part `part` of `parts` computes the output rows of
 /// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`span.flat`,
-/// `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes the tiles of
-/// `part_range` over the span's tiles. Both share one inlined copy of the runs' bodies (each
+/// `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes its
+/// `part_range` of the span's (tile, filter block) pairs. Both share one inlined copy of the runs' bodies (each
 /// copy is every pattern of `L`; a second loop nest would double the code and the build time).
 ///
 /// # Safety
@@ -754,12 +755,19 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
     let parts = if parts == 0 { 1 } else { parts };
     let end = units.min(span.end);
     let first = span.first.min(end);
-    let (h0, h1) = crate::part_range(end - first, step, part, parts);
-    let (h0, h1) = (first + h0, first + h1);
+    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
+    // Row tiles split rows (every filter block); flat tiles split (tile, filter block) pairs,
+    // so a layer of one or two tiles (7×7) still splits over threads.
+    let (k0, k1, h0, h1) = if flat {
+        let (k0, k1) = crate::part_range((end - first) * blocks, 1, part, parts);
+        (k0, k1, first + k0 / blocks, first + k1.div_ceil(blocks))
+    } else {
+        let (h0, h1) = crate::part_range(end - first, step, part, parts);
+        (0, 0, first + h0, first + h1)
+    };
     if part >= parts || h0 >= h1 {
         return;
     }
-    let blocks = c.c_out.div_ceil(FILTER_BLOCK);
     // SAFETY: the packed header indexes inside the buffers (caller contract); every tile reads
     // band rows `< rows` and columns `< ws` of channels `< c_in` (flat: the grid's rows cover
     // every tap of the last tile, `geom`); the accumulators of a block (`<= FILTER_BLOCK`
@@ -790,7 +798,14 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                     } else {
                         (scratch.add((u - b0) * ws + c0), u * c.w_out + c0)
                     };
-                    for b in 0..blocks {
+                    // This part's filter blocks of the tile.
+                    let (bl, bh) = if flat {
+                        let base = (u - first) * blocks;
+                        (k0.max(base) - base, k1.min(base + blocks) - base)
+                    } else {
+                        (0, blocks)
+                    };
+                    for b in bl..bh {
                         let f0 = b * FILTER_BLOCK;
                         let f1 = c.c_out.min(f0 + FILTER_BLOCK);
                         for f in f0..f1 {
