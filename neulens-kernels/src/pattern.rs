@@ -608,30 +608,43 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
         fill: true,
     };
     let bufs = (input, packed, bias, output, scratch);
+    // With a half-width last tile: the whole tiles, then the half tile, each split over the
+    // parts; a part runs the half tile on the grid its first call filled (or fills it, if it
+    // had no whole tile).
+    let (main, half) = if g.tail {
+        let full = p.conv.h_out * g.ws / (4 * V::LANES);
+        let blocks = p.conv.c_out.div_ceil(FILTER_BLOCK);
+        let (a, b) = crate::part_range(full * blocks, 1, part.0, part.1.max(1));
+        let half = Span {
+            first: 2 * full,
+            end: 2 * full + 1,
+            fill: a >= b,
+            ..all
+        };
+        (Span { end: full, ..all }, Some(half))
+    } else {
+        (all, None)
+    };
+    // The (1, 2) tile: this layout's own (every shape but the four matched below), or the
+    // half tile after the (1, 4) tiles. Each `conv_tile` shape is called from one place only:
+    // every call site inlines a copy of the pattern bodies.
+    let (r, nv) = (g.r, g.nv);
+    let half = if matches!((r, nv), (4, 1) | (2, 2) | (1, 4) | (2, 1)) {
+        half
+    } else {
+        Some(all)
+    };
     // SAFETY: forwarded contract; the layout is the one `scratch_len` sized the grid for.
     unsafe {
-        match (g.r, g.nv) {
+        match (r, nv) {
             (4, 1) => conv_tile::<V, L, S, 4, 1>(p, part, all, bufs),
             (2, 2) => conv_tile::<V, L, S, 2, 2>(p, part, all, bufs),
-            (1, 4) if g.tail => {
-                // Whole tiles, then the half tile, each split over the parts; a part runs the
-                // half tile on the grid its first call filled (or fills it, if it had none).
-                let full = p.conv.h_out * g.ws / (4 * V::LANES);
-                let whole = Span { end: full, ..all };
-                conv_tile::<V, L, S, 1, 4>(p, part, whole, bufs);
-                let blocks = p.conv.c_out.div_ceil(FILTER_BLOCK);
-                let (a, b) = crate::part_range(full * blocks, 1, part.0, part.1.max(1));
-                let half = Span {
-                    first: 2 * full,
-                    end: 2 * full + 1,
-                    fill: a >= b,
-                    ..all
-                };
-                conv_tile::<V, L, S, 1, 2>(p, part, half, bufs);
-            }
-            (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, all, bufs),
+            (1, 4) => conv_tile::<V, L, S, 1, 4>(p, part, main, bufs),
             (2, 1) => conv_tile::<V, L, S, 2, 1>(p, part, all, bufs),
-            _ => conv_tile::<V, L, S, 1, 2>(p, part, all, bufs),
+            _ => {}
+        }
+        if let Some(span) = half {
+            conv_tile::<V, L, S, 1, 2>(p, part, span, bufs);
         }
     }
 }
@@ -721,8 +734,9 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 /// activation and store. Row tiles: part `part` of `parts` computes the output rows of
 /// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`span.flat`,
 /// `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes its
-/// `part_range` of the span's (tile, filter block) pairs. Both share one inlined copy of the runs' bodies (each
-/// copy is every pattern of `L`; a second loop nest would double the code and the build time).
+/// `part_range` of the span's (tile, filter block) pairs. Both share one inlined copy of the
+/// runs' bodies (each copy is every pattern of `L`; a second loop nest would double the code
+/// and the build time).
 ///
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`, or
