@@ -602,7 +602,6 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 ) {
     let g = geom(&p.conv, V::LANES, many_regs::<V>());
     let all = Span {
-        flat: g.flat,
         first: 0,
         end: usize::MAX,
         fill: true,
@@ -619,7 +618,6 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
             first: 2 * full,
             end: 2 * full + 1,
             fill: a >= b,
-            ..all
         };
         (Span { end: full, ..all }, Some(half))
     } else {
@@ -655,7 +653,6 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 /// (else an earlier call of the same part filled the same grid).
 #[derive(Clone, Copy, Debug)]
 struct Span {
-    flat: bool,
     first: usize,
     end: usize,
     fill: bool,
@@ -732,8 +729,8 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 /// The loop nest for one register tile shape: per band, fill the grid; per tile, per filter
 /// block: the accumulators at the bias, every non-empty (channel, pattern) run through `L`,
 /// activation and store. Row tiles: part `part` of `parts` computes the output rows of
-/// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles (`span.flat`,
-/// `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes its
+/// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles ([`geom`]
+/// flat, `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes its
 /// `part_range` of the span's (tile, filter block) pairs. Both share one inlined copy of the
 /// runs' bodies (each copy is every pattern of `L`; a second loop nest would double the code
 /// and the build time).
@@ -752,7 +749,8 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
     let c = &p.conv;
     let tw = NV * V::LANES;
     let g = geom(c, V::LANES, many_regs::<V>());
-    let flat = span.flat;
+    // Flat layouts run only flat calls: their (1, 4) or (1, 2) tiles and the half tile.
+    let flat = g.flat;
     // Units: output rows (row tiles, bands of `band` rows) or flat tiles (one band).
     let (ws, band, planes) = if flat {
         (g.ws, usize::MAX, g.planes)
