@@ -288,6 +288,43 @@ pub(crate) fn input_row(oy: usize, s: usize, k: usize, pad: usize, h_in: usize) 
     }
 }
 
+/// Lanes of the vector at flat pixel `qv` (row `oy`, column `ox` of a flattened grid whose rows
+/// are `wq` wide, `nq` pixels in all) that are stored (bit `i`: pixel `qv + i` is `< nq` and in
+/// a column `< w_out`), and the output index (`oy * w_out + ox`) of the first of them.
+/// Stored pixels in grid order have consecutive output indices, so a vector is one compressed
+/// store. `(0, 0)` when no lane is stored.
+#[inline(always)]
+pub(crate) fn flat_lane_mask(
+    lanes: usize,
+    (nq, wq, w_out): (usize, usize, usize),
+    qv: usize,
+    oy: usize,
+    ox: usize,
+) -> (u32, usize) {
+    // One step per grid row the vector touches (at most `lanes / wq + 2`), not per lane.
+    let lim = min(lanes, nq.saturating_sub(qv));
+    let (mut y, mut x, mut i) = (oy, ox, 0);
+    let (mut mask, mut first) = (0u32, usize::MAX);
+    while i < lim {
+        let row_end = min(lim, i + (wq - x));
+        if x < w_out {
+            let valid_end = min(row_end, i + (w_out - x));
+            mask |= (((1u64 << valid_end) - 1) & !((1u64 << i) - 1)) as u32;
+            if first == usize::MAX {
+                first = y * w_out + x;
+            }
+        }
+        i = row_end;
+        x = 0;
+        y += 1;
+    }
+    if mask == 0 {
+        (0, 0)
+    } else {
+        (mask, first)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

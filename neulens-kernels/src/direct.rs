@@ -9,7 +9,7 @@
 //! Weights are packed as `[group][oc / 8][py][px][ic][dy][dx][8]` (zero-filled past `c_out`),
 //! so the microkernel broadcasts the 8 (or `CONV_MR`) weights of a tap from consecutive floats.
 
-use crate::common::{act_v, fill_row, fill_row_s2, min, prefetch, zero_row};
+use crate::common::{act_v, fill_row, fill_row_s2, flat_lane_mask, min, prefetch, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::Act;
@@ -427,34 +427,10 @@ unsafe fn tile<V: Simd, const MR: usize, const NV: usize, const K: usize, const 
     }
 }
 
-/// Lanes of the vector at grid pixel `qv` that are stored (bit `i`: pixel `qv + i` is `< nq`
-/// and in a column `< w_out`), and the output index (`oy * w_out + ox`) of the first of them.
-/// Stored pixels in grid order have consecutive output indices, so a vector is one compressed
-/// store. `(0, 0)` when no lane is stored.
+/// [`flat_lane_mask`] for the tile geometry of `d`.
 #[inline(always)]
 fn lane_mask(lanes: usize, d: &Dst, qv: usize, oy: usize, ox: usize) -> (u32, usize) {
-    // One step per grid row the vector touches (at most `lanes / wq + 2`), not per lane.
-    let lim = min(lanes, d.nq.saturating_sub(qv));
-    let (mut y, mut x, mut i) = (oy, ox, 0);
-    let (mut mask, mut first) = (0u32, usize::MAX);
-    while i < lim {
-        let row_end = min(lim, i + (d.wq - x));
-        if x < d.w_out {
-            let valid_end = min(row_end, i + (d.w_out - x));
-            mask |= (((1u64 << valid_end) - 1) & !((1u64 << i) - 1)) as u32;
-            if first == usize::MAX {
-                first = y * d.w_out + x;
-            }
-        }
-        i = row_end;
-        x = 0;
-        y += 1;
-    }
-    if mask == 0 {
-        (0, 0)
-    } else {
-        (mask, first)
-    }
+    flat_lane_mask(lanes, (d.nq, d.wq, d.w_out), qv, oy, ox)
 }
 
 /// Loads the partial sums of channels `< m` of a tile at grid pixel `q0` (the inverse of

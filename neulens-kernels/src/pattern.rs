@@ -47,7 +47,7 @@
 //! needs at most half of its vectors runs as a half-width tile. Same runs, same bodies, one
 //! grid fill per call.
 
-use crate::common::{act_v, fill_row, prefetch, zero_row};
+use crate::common::{act_v, fill_row, flat_lane_mask, prefetch, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Isa, KernelError};
@@ -810,6 +810,11 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                     } else {
                         (scratch.add((u - b0) * ws + c0), u * c.w_out + c0)
                     };
+                    let dests = if flat {
+                        flat_dests::<NV>(c, ws, V::LANES, q0)
+                    } else {
+                        [(0, 0); NV]
+                    };
                     // This part's filter blocks of the tile.
                     let (bl, bh) = if flat {
                         let base = (u - first) * blocks;
@@ -839,7 +844,7 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
                         for f in f0..f1 {
                             let a = acc.add((f - f0) * R * NV * V::LANES);
                             if flat {
-                                store_flat::<V, NV>(c, ws, a, output.add(f * plane), q0);
+                                store_flat::<V, NV>(c, &dests, a, output.add(f * plane));
                             } else {
                                 store::<V, R, NV>(c, a, output.add(f * plane), u, c0);
                             }
@@ -909,48 +914,50 @@ unsafe fn block_runs<V: Simd, L: PatternLib, const S: usize, const R: usize, con
     }
 }
 
-/// Stores one filter's flat tile `a` (`NV` vectors of flat pixels from `q0`, rows `ws` wide)
-/// with the activation: the pixels of rows `< h_out`, columns `< w_out`.
+/// Where each of the `NV` vectors of the flat tile at pixel `q0` goes (rows `ws` wide): its
+/// stored lanes and the output index of the first ([`flat_lane_mask`]; `(0, 0)` stores none).
+/// Computed once per tile for all its filters.
+#[inline(always)]
+fn flat_dests<const NV: usize>(
+    c: &ConvParams,
+    ws: usize,
+    lanes: usize,
+    q0: usize,
+) -> [(u32, usize); NV] {
+    let nq = c.h_out * ws;
+    core::array::from_fn(|v| {
+        let qv = q0 + v * lanes;
+        flat_lane_mask(lanes, (nq, ws, c.w_out), qv, qv / ws, qv % ws)
+    })
+}
+
+/// Stores one filter's flat tile `a` with the activation: per vector, straight to the output
+/// when all its lanes are stored, else the stored lanes compressed (`dests`, [`flat_dests`]).
 ///
 /// # Safety
-/// `a` valid for `NV * LANES` reads and writes (the activation is applied in place), `out` for
-/// `h_out * w_out` writes; `V`'s ISA available.
+/// `a` valid for `NV * LANES` reads, `out` for `h_out * w_out` writes, `dests` of this tile;
+/// `V`'s ISA available.
 #[inline(always)]
 unsafe fn store_flat<V: Simd, const NV: usize>(
     c: &ConvParams,
-    ws: usize,
-    a: *mut f32,
+    dests: &[(u32, usize); NV],
+    a: *const f32,
     out: *mut f32,
-    q0: usize,
 ) {
-    let q1 = q0 + NV * V::LANES;
-    // SAFETY: `a` holds flat pixels `[q0, q1)`; row `oy < h_out` writes its columns
-    // `[qs - oy ws, qe - oy ws)`, inside `[0, w_out)`.
+    let full = ((1u64 << V::LANES) - 1) as u32;
+    // SAFETY: `flat_lane_mask` sets only lanes of pixels inside the output, whose output
+    // indices run consecutively from `first`.
     unsafe {
-        for v in 0..NV {
-            let at = a.add(v * V::LANES);
-            act_v::<V>(c.act, V::load(at)).store(at);
-        }
-        let mut oy = q0 / ws;
-        while oy < c.h_out && oy * ws < q1 {
-            let qs = if q0 > oy * ws { q0 } else { oy * ws };
-            let qe = if q1 < oy * ws + c.w_out {
-                q1
-            } else {
-                oy * ws + c.w_out
-            };
-            if qe > qs {
-                let n = qe - qs;
-                fill_row::<V>(
-                    out.add(oy * c.w_out + qs - oy * ws),
-                    n,
-                    0,
-                    n,
-                    a.add(qs - q0),
-                    1,
-                );
+        for (v, &(mask, first)) in dests.iter().enumerate() {
+            if mask == 0 {
+                continue;
             }
-            oy += 1;
+            let y = act_v::<V>(c.act, V::load(a.add(v * V::LANES)));
+            if mask == full {
+                y.store(out.add(first));
+            } else {
+                y.compress_store(mask, out.add(first));
+            }
         }
     }
 }
