@@ -1,7 +1,7 @@
 //! Pooling: max and average pooling over kh x kw windows (PyTorch semantics, zero/ignored
 //! padding, fused activation) and global average pooling; loop nests generic over `Simd`.
 
-use crate::common::{act_inplace, act_s, fill, gather, input_row, valid_range, GATHER};
+use crate::common::{act_inplace, act_s, fill, fill_row, gather, input_row, valid_range, GATHER};
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Act, Isa, KernelError};
 
@@ -328,7 +328,7 @@ unsafe fn pool_rows_strided<V: Simd, const MAX: bool>(
                         let n = core::cmp::min(n_max, xb - ox0);
                         let c0 = ox0 * p.sw - p.pad_left;
                         let span = (n - 1) * p.sw + p.kw;
-                        copy_row::<V>(span, inp.add(r0 * p.w_in + c0), b);
+                        fill_row::<V>(b, span, 0, span, inp.add(r0 * p.w_in + c0), 1);
                         for r in r0 + 1..r1 {
                             combine_row::<V, MAX>(span, inp.add(r * p.w_in + c0), b);
                         }
@@ -530,26 +530,6 @@ unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
                 }
                 act_inplace::<V>(p.act, p.w_out, row);
             }
-        }
-    }
-}
-
-/// `y[i] = x[i]` for `i < n`.
-///
-/// # Safety
-/// `x` valid for `n` reads, `y` for `n` writes, no overlap; `V`'s ISA available.
-#[inline(always)]
-unsafe fn copy_row<V: Simd>(n: usize, x: *const f32, y: *mut f32) {
-    let mut i = 0;
-    // SAFETY: vector loop keeps `i + LANES <= n`, tail `i < n`.
-    unsafe {
-        while i + V::LANES <= n {
-            V::load(x.add(i)).store(y.add(i));
-            i += V::LANES;
-        }
-        while i < n {
-            *y.add(i) = *x.add(i);
-            i += 1;
         }
     }
 }
