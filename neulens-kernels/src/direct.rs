@@ -427,12 +427,6 @@ unsafe fn tile<V: Simd, const MR: usize, const NV: usize, const K: usize, const 
     }
 }
 
-/// [`flat_lane_mask`] for the tile geometry of `d`.
-#[inline(always)]
-fn lane_mask(lanes: usize, d: &Dst, qv: usize, oy: usize, ox: usize) -> (u32, usize) {
-    flat_lane_mask(lanes, (d.nq, d.wq, d.w_out), qv, oy, ox)
-}
-
 /// Loads the partial sums of channels `< m` of a tile at grid pixel `q0` (the inverse of
 /// [`store`]; lanes of pixels that are not stored read as zero).
 ///
@@ -448,7 +442,7 @@ unsafe fn load<V: Simd, const MR: usize, const NV: usize>(
 ) -> [[V; NV]; MR] {
     const { assert!(V::LANES <= 16) };
     // SAFETY: a pixel is read only if `q < nq` (so `oy < h_out`) and `ox < w_out`, at
-    // `j * plane + oy * w_out + ox` with `j < m` (`lane_mask` gives exactly those).
+    // `j * plane + oy * w_out + ox` with `j < m` (`flat_lane_mask` gives exactly those).
     unsafe {
         let mut acc = [[V::zero(); NV]; MR];
         for v in 0..NV {
@@ -465,7 +459,7 @@ unsafe fn load<V: Simd, const MR: usize, const NV: usize>(
                     }
                 }
             } else {
-                let (mask, first) = lane_mask(V::LANES, &d, qv, oy, ox);
+                let (mask, first) = flat_lane_mask(V::LANES, (d.nq, d.wq, d.w_out), qv, oy, ox);
                 if mask != 0 {
                     for j in 0..MR {
                         if j < m {
@@ -496,7 +490,7 @@ unsafe fn store<V: Simd, const MR: usize, const NV: usize>(
 ) {
     const { assert!(MR <= PACK_MR && NV >= 1 && V::LANES <= 16) };
     // SAFETY: a pixel is written only if `q < nq` (so `oy < h_out`) and `ox < w_out`, at
-    // `j * plane + oy * w_out + ox` with `j < m` (`lane_mask` gives exactly those).
+    // `j * plane + oy * w_out + ox` with `j < m` (`flat_lane_mask` gives exactly those).
     unsafe {
         for v in 0..NV {
             let qv = q0 + v * V::LANES;
@@ -512,7 +506,7 @@ unsafe fn store<V: Simd, const MR: usize, const NV: usize>(
                     }
                 }
             } else {
-                let (mask, first) = lane_mask(V::LANES, &d, qv, oy, ox);
+                let (mask, first) = flat_lane_mask(V::LANES, (d.nq, d.wq, d.w_out), qv, oy, ox);
                 if mask != 0 {
                     for j in 0..MR {
                         if j < m {
