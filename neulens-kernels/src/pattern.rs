@@ -45,7 +45,8 @@
 //! `w_out + 1` at stride 1 when the right halo column can be the next row's zero padding
 //! column); the halo pixels at each row end are computed and not stored. A last tile that
 //! needs at most half of its vectors runs as a half-width tile. Same runs, same bodies, one
-//! grid fill per call.
+//! grid fill per call, of the rows that call's tiles read (a thread's share of a layer fills
+//! about its share of the grid).
 
 use crate::common::{act_v, fill_row, flat_lane_mask, prefetch, zero_row};
 use crate::conv::ConvParams;
@@ -476,7 +477,8 @@ dispatch! {
     /// `part = (k, n)`: part `k` of `n` computes only its share of the output: with row tiles
     /// the rows `part_range(h_out, R, k, n)` (whole register tiles of `R` rows) of every
     /// filter; with flat tiles (small maps) its share of the (tile, filter block) pairs. Each
-    /// writes its own outputs and fills its own grid, so `n` threads with their own scratch
+    /// writes its own outputs and fills its own grid (the rows its tiles read), so `n` threads
+    /// with their own scratch
     /// compute the whole conv; `(0, 1)` is all of it ([`pattern_conv2d`]).
     pub unsafe fn pattern_conv2d_part<L: PatternLib>(p: &PatternParams, part: (usize, usize), input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
 }
@@ -604,20 +606,15 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     let all = Span {
         first: 0,
         end: usize::MAX,
-        fill: true,
     };
     let bufs = (input, packed, bias, output, scratch);
     // With a half-width last tile: the whole tiles, then the half tile, each split over the
-    // parts; a part runs the half tile on the grid its first call filled (or fills it, if it
-    // had no whole tile).
+    // parts (each call fills the grid rows its own tiles read).
     let (main, half) = if g.tail {
         let full = p.conv.h_out * g.ws / (4 * V::LANES);
-        let blocks = p.conv.c_out.div_ceil(FILTER_BLOCK);
-        let (a, b) = crate::part_range(full * blocks, 1, part.0, part.1.max(1));
         let half = Span {
             first: 2 * full,
             end: 2 * full + 1,
-            fill: a >= b,
         };
         (Span { end: full, ..all }, Some(half))
     } else {
@@ -649,22 +646,20 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
 
 /// The units a [`conv_tile`] call runs, split over its parts: output rows for row tiles (all
 /// of them), (tile, filter block) pairs of the flat tiles `[first, end)` of its own width for
-/// flat tiles (`end` clamped to the layer's), after filling the whole flat grid if `fill`
-/// (else an earlier call of the same part filled the same grid).
+/// flat tiles (`end` clamped to the layer's).
 #[derive(Clone, Copy, Debug)]
 struct Span {
     first: usize,
     end: usize,
-    fill: bool,
 }
 
 /// The buffers of one call: input, packed weights, bias, output, scratch.
 type Bufs = (*const f32, *const f32, *const f32, *mut f32, *mut f32);
 
-/// Copies one band of the zero-padded input into the grid (see [`grid`]): per channel, per
-/// stride phase `(py, px)` (stride `S` = 1: only `(0, 0)`), a plane of `rows × ws` whose
-/// `(r, j)` holds the zero-padded input at `(S (rb + r) + py, S j + px)`, i.e. the input
-/// `pad_top` rows and `pad_left` columns before that, or zero outside it.
+/// Copies rows `[r0, r1)` of one band of the zero-padded input into the grid (see [`grid`]):
+/// per channel, per stride phase `(py, px)` (stride `S` = 1: only `(0, 0)`), a plane of
+/// `rows × ws` whose `(r, j)` holds the zero-padded input at `(S (rb + r) + py, S j + px)`,
+/// i.e. the input `pad_top` rows and `pad_left` columns before that, or zero outside it.
 ///
 /// Rows are written with whole vectors and masked tails (`common::fill_row`): the
 /// bands are short rows (`ws` of 16–64 floats), where a `memcpy`/`memset` call per border and
@@ -672,7 +667,7 @@ type Bufs = (*const f32, *const f32, *const f32, *mut f32, *mut f32);
 ///
 /// # Safety
 /// `input` valid for `p.input_len()` reads; `dst` for `c_in * S² * rows * ws` writes, not
-/// overlapping; `V`'s ISA available.
+/// overlapping; `r0 <= r1 <= rows`; `V`'s ISA available.
 #[inline(always)]
 unsafe fn fill_grid<V: Simd, const S: usize>(
     p: &ConvParams,
@@ -680,6 +675,7 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
     dst: *mut f32,
     (ws, rows): (usize, usize),
     rb: usize,
+    (r0, r1): (usize, usize),
 ) {
     let plane = p.h_in * p.w_in;
     let ps = rows * ws;
@@ -691,7 +687,7 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
             for py in 0..S {
                 for px in 0..S {
                     let base = dst.add(((c * S + py) * S + px) * ps);
-                    for r in 0..rows {
+                    for r in r0..r1 {
                         let row = base.add(r * ws);
                         let y = S * (rb + r) + py;
                         if y < p.pad_top || y - p.pad_top >= p.h_in {
@@ -731,14 +727,13 @@ unsafe fn fill_grid<V: Simd, const S: usize>(
 /// activation and store. Row tiles: part `part` of `parts` computes the output rows of
 /// `part_range(h_out, R, ..)` (all filters), with its own grid. Flat tiles ([`geom`]
 /// flat, `R == 1`, see [`Geom`]): one band holding the whole grid, part `part` computes its
-/// `part_range` of the span's (tile, filter block) pairs. Both share one inlined copy of the
-/// runs' bodies (each copy is every pattern of `L`; a second loop nest would double the code
-/// and the build time).
+/// `part_range` of the span's (tile, filter block) pairs, after filling the grid rows those
+/// tiles read. Both share one inlined copy of the runs' bodies (each copy is every pattern of
+/// `L`; a second loop nest would double the code and the build time).
 ///
 /// # Safety
 /// Contract of [`pattern_conv2d`]; `(R, NV)` is the tile [`scratch_len`] covers for `V`, or
-/// its half-width tail tile ([`Geom`]); a span without `fill` follows a call of the same part
-/// that filled the same flat grid.
+/// its half-width tail tile ([`Geom`]).
 #[inline(always)]
 unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, const NV: usize>(
     p: &PatternParams,
@@ -790,8 +785,15 @@ unsafe fn conv_tile<V: Simd, L: PatternLib, const S: usize, const R: usize, cons
         let acc = scratch.add(c.c_in * planes * rows * ws);
         let mut b0 = h0;
         while b0 < h1 {
-            if span.fill {
-                fill_grid::<V, S>(c, input, scratch, (ws, rows), if flat { 0 } else { b0 });
+            if flat {
+                // The grid rows this part's tiles read: from its first pixel's row to the one
+                // of its last pixel's last tap (`2 / S` rows and columns on). A thread fills
+                // only about its share of the grid.
+                let halo = 2 / S;
+                let need = ((h1 * tw + halo * (ws + 1)).div_ceil(ws)).min(rows);
+                fill_grid::<V, S>(c, input, scratch, (ws, rows), 0, (h0 * tw / ws, need));
+            } else {
+                fill_grid::<V, S>(c, input, scratch, (ws, rows), b0, (0, rows));
             }
             let b1 = if flat || b0 + band >= h1 {
                 h1
