@@ -624,10 +624,18 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
     // half tile after the (1, 4) tiles. Each `conv_tile` shape is called from one place only:
     // every call site inlines a copy of the pattern bodies.
     let (r, nv) = (g.r, g.nv);
-    let half = if matches!((r, nv), (4, 1) | (2, 2) | (1, 4) | (2, 1)) {
-        half
+    // The half tile is split in mirror order: `part_range` gives its units to the last parts,
+    // and the whole tiles' extra ones too (C3 on 2 threads: 1.5 and 2 tiles, not 1 and 2.5).
+    let (half, half_part) = if matches!((r, nv), (4, 1) | (2, 2) | (1, 4) | (2, 1)) {
+        let parts = part.1.max(1);
+        let mirrored = if part.0 < parts {
+            (parts - 1 - part.0, parts)
+        } else {
+            part
+        };
+        (half, mirrored)
     } else {
-        Some(all)
+        (Some(all), part)
     };
     // SAFETY: forwarded contract; the layout is the one `scratch_len` sized the grid for.
     unsafe {
@@ -639,7 +647,7 @@ unsafe fn by_width<V: Simd, L: PatternLib, const S: usize>(
             _ => {}
         }
         if let Some(span) = half {
-            conv_tile::<V, L, S, 1, 2>(p, part, span, bufs);
+            conv_tile::<V, L, S, 1, 2>(p, half_part, span, bufs);
         }
     }
 }
