@@ -305,9 +305,27 @@ dispatch! {
     pub unsafe fn winograd_conv2d(p: &ConvParams, t: WinogradTile, input: *const f32, packed_u: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => winograd_impl
 }
 
-/// Part `part` of `parts` of [`winograd_conv2d`]: the output channels of
-/// [`crate::conv::channel_part`]. Every part transforms the whole input into its own scratch
-/// and writes only its own output channels (see [`crate::conv::conv2d_part`]).
+dispatch! {
+    /// [`winograd_conv2d`] for the output tiles `tiles.0..tiles.1` only (row-major over the
+    /// map's `ceil(h_out / m) × ceil(w_out / m)` tiles; the end is clamped), every output
+    /// channel.
+    ///
+    /// # Safety
+    /// The contract of [`winograd_conv2d`].
+    pub unsafe fn winograd_conv2d_tiles(p: &ConvParams, t: WinogradTile, tiles: (usize, usize), input: *const f32, packed_u: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => winograd_tiles_impl
+}
+
+/// Output tiles per unit of a part's share (a multiple of every ISA's lane count, so no part
+/// computes a partial vector of tiles that another part completes).
+const PART_TILES: usize = 16;
+
+/// Part `part` of `parts` of [`winograd_conv2d`]. When the map has at least one
+/// [`PART_TILES`] group of output tiles per part, each part computes its `part_range` of the
+/// tiles for every output channel (its own input transforms: nothing is transformed twice).
+/// Otherwise each part computes the output channels of [`crate::conv::channel_part`] and
+/// transforms the whole input into its own scratch (see [`crate::conv::conv2d_part`]).
+/// C1 (F6, 100 tiles) on 2 threads: 0.64 ms by channels (1.2× one thread), 0.45 ms by tiles
+/// (1.7×; docs/BENCHMARKS.md, eleventh session).
 ///
 /// # Safety
 /// The contract of [`winograd_conv2d`] for `p`, for each part; `scratch` is this part's own.
@@ -324,6 +342,17 @@ pub unsafe fn winograd_conv2d_part(
     scratch: *mut f32,
 ) {
     const { assert!(MR == 8) };
+    let (th, tw) = tiles(p, t);
+    if (th * tw).div_ceil(PART_TILES) >= parts.max(1) {
+        let range = crate::part_range(th * tw, PART_TILES, part, parts);
+        if range.0 < range.1 {
+            // SAFETY: forwarded contract; a tile range of the same conv.
+            unsafe {
+                winograd_conv2d_tiles(isa, p, t, range, input, packed_u, bias, output, scratch)
+            };
+        }
+        return;
+    }
     let (o0, o1) = crate::conv::channel_part(p.c_out, part, parts);
     if o0 >= o1 {
         return;
@@ -403,11 +432,30 @@ unsafe fn winograd_impl<V: Simd>(
     scratch: *mut f32,
 ) {
     // SAFETY: forwarded contract.
+    unsafe { winograd_tiles_impl::<V>(p, t, (0, usize::MAX), input, u, bias, output, scratch) }
+}
+
+/// # Safety
+/// Contract of [`winograd_conv2d_tiles`], with `V` the ISA's vector type.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn winograd_tiles_impl<V: Simd>(
+    p: &ConvParams,
+    t: WinogradTile,
+    tiles: (usize, usize),
+    input: *const f32,
+    u: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+) {
+    let b = (input, u, bias, output, scratch);
+    // SAFETY: forwarded contract.
     unsafe {
         match t {
-            WinogradTile::F2 => run::<V, X2, 4, 2>(p, t, input, u, bias, output, scratch),
-            WinogradTile::F4 => run::<V, X4, 6, 4>(p, t, input, u, bias, output, scratch),
-            WinogradTile::F6 => run::<V, X6, 8, 6>(p, t, input, u, bias, output, scratch),
+            WinogradTile::F2 => run::<V, X2, 4, 2>(p, t, tiles, b),
+            WinogradTile::F4 => run::<V, X4, 6, 4>(p, t, tiles, b),
+            WinogradTile::F6 => run::<V, X6, 8, 6>(p, t, tiles, b),
         }
     }
 }
@@ -569,25 +617,23 @@ unsafe fn act_v<V: Simd>(act: Act, x: V) -> V {
     }
 }
 
-/// The whole convolution for one tile size (T = m + 2).
+/// The convolution of output tiles `first..end` (clamped to the map's) for one tile size
+/// (T = m + 2), from the buffers (input, packed U, bias, output, scratch).
 ///
 /// # Safety
 /// Contract of [`winograd_conv2d`]; `T`, `M` and the matrices belong to `t`.
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[allow(clippy::type_complexity, clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
     p: &ConvParams,
     t: WinogradTile,
-    input: *const f32,
-    u: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-    scratch: *mut f32,
+    (first, end): (usize, usize),
+    (input, u, bias, output, scratch): (*const f32, *const f32, *const f32, *mut f32, *mut f32),
 ) {
     let l = V::LANES;
     let np = T * T;
     let (th, tw) = tiles(p, t);
-    let ntiles = th * tw;
+    let ntiles = core::cmp::min(th * tw, end);
     let nb = tiles_per_block(p, t);
     let c_in = p.c_in;
     let plane_in = p.h_in * p.w_in;
@@ -603,7 +649,7 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
         let mbuf = vbuf.add(np * c_in * nb);
         let stage_in = mbuf.add(np * MR * nb);
         let stage_out = stage_in.add(STAGE);
-        let mut t0 = 0;
+        let mut t0 = first;
         while t0 < ntiles {
             let bt_n = core::cmp::min(nb, ntiles - t0);
             // GEMM width: the block's tiles rounded up to whole vectors (nb is a multiple of 16).
@@ -977,15 +1023,23 @@ mod tests {
 
     #[test]
     fn parts_together_equal_the_whole_conv() {
-        // As `conv::tests::parts_together_equal_the_whole_conv`, for every tile size.
-        let p = params(5, 20, 9, 11, (1, 1, 1, 1), Act::Relu).unwrap();
-        let mut rng = Rng::new(17);
-        let (x, w, b) = (
-            rng.vec(p.input_len()),
-            rng.vec(p.weight_len()),
-            rng.vec(p.c_out),
-        );
-        for t in WinogradTile::ALL {
+        // As `conv::tests::parts_together_equal_the_whole_conv`, for every tile size. 9×11
+        // splits by output channels (F2 on 3 or 4 parts, F4, F6: fewer 16-tile groups than
+        // parts); 40×37 by tiles (F6: 49 tiles, a partial group; F2: 380 over several blocks).
+        let shapes = [(5, 20, 9, 11), (3, 9, 40, 37)];
+        for (i, t) in shapes
+            .iter()
+            .flat_map(|s| WinogradTile::ALL.map(|t| (s, t)))
+            .enumerate()
+        {
+            let (&(c_in, c_out, h, w), t) = t;
+            let p = params(c_in, c_out, h, w, (1, 1, 1, 1), Act::Relu).unwrap();
+            let mut rng = Rng::new(17 + i as u64);
+            let (x, w, b) = (
+                rng.vec(p.input_len()),
+                rng.vec(p.weight_len()),
+                rng.vec(p.c_out),
+            );
             let mut packed = vec![0.0; packed_weight_len(&p, t)];
             pack_weights(&p, t, &w, &mut packed).unwrap();
             for isa in isas() {
