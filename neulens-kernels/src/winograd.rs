@@ -320,7 +320,7 @@ dispatch! {
 const PART_TILES: usize = 16;
 
 /// Part `part` of `parts` of [`winograd_conv2d`]. When the map has at least one
-/// [`PART_TILES`] group of output tiles per part, each part computes its `part_range` of the
+/// group of 16 output tiles (`PART_TILES`) per part, each part computes its `part_range` of the
 /// tiles for every output channel (its own input transforms: nothing is transformed twice).
 /// Otherwise each part computes the output channels of [`crate::conv::channel_part`] and
 /// transforms the whole input into its own scratch (see [`crate::conv::conv2d_part`]).
