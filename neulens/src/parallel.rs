@@ -1,7 +1,8 @@
 //! Threads for one dense inference: a team of workers that runs the generated kernel sequence
-//! together, splitting each convolution and pool by output channels
-//! ([`crate::kernels::conv::conv2d_part`], [`crate::kernels::part_range`]) and meeting at a
-//! [`Barrier`] after every step. The
+//! together, splitting each convolution and pool (by output channels,
+//! [`crate::kernels::conv::conv2d_part`], [`crate::kernels::part_range`]; Winograd by output
+//! tiles on large maps, pattern-sparse convs by rows or tiles) and meeting at a [`Barrier`]
+//! after every step. The
 //! generated `infer_threads` is the only user; without the `std` feature a team is the calling
 //! thread alone.
 
