@@ -478,8 +478,8 @@ dispatch! {
     /// the rows `part_range(h_out, R, k, n)` (whole register tiles of `R` rows) of every
     /// filter; with flat tiles (small maps) its share of the (tile, filter block) pairs. Each
     /// writes its own outputs and fills its own grid (the rows its tiles read), so `n` threads
-    /// with their own scratch
-    /// compute the whole conv; `(0, 1)` is all of it ([`pattern_conv2d`]).
+    /// with their own scratch compute the whole conv; `(0, 1)` is all of it
+    /// ([`pattern_conv2d`]).
     pub unsafe fn pattern_conv2d_part<L: PatternLib>(p: &PatternParams, part: (usize, usize), input: *const f32, packed: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32) => pattern_impl
 }
 

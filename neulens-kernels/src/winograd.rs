@@ -449,7 +449,7 @@ unsafe fn winograd_tiles_impl<V: Simd>(
     output: *mut f32,
     scratch: *mut f32,
 ) {
-    let b = (input, u, bias, output, scratch);
+    let b: Bufs = (input, u, bias, output, scratch);
     // SAFETY: forwarded contract.
     unsafe {
         match t {
@@ -617,18 +617,21 @@ unsafe fn act_v<V: Simd>(act: Act, x: V) -> V {
     }
 }
 
+/// The buffers of one call: input, packed U, bias, output, scratch.
+type Bufs = (*const f32, *const f32, *const f32, *mut f32, *mut f32);
+
 /// The convolution of output tiles `first..end` (clamped to the map's) for one tile size
-/// (T = m + 2), from the buffers (input, packed U, bias, output, scratch).
+/// (T = m + 2).
 ///
 /// # Safety
 /// Contract of [`winograd_conv2d`]; `T`, `M` and the matrices belong to `t`.
-#[allow(clippy::type_complexity, clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
     p: &ConvParams,
     t: WinogradTile,
     (first, end): (usize, usize),
-    (input, u, bias, output, scratch): (*const f32, *const f32, *const f32, *mut f32, *mut f32),
+    (input, u, bias, output, scratch): Bufs,
 ) {
     let l = V::LANES;
     let np = T * T;
