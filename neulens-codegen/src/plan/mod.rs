@@ -992,55 +992,68 @@ pub fn choose_conv_algo_in(
 }
 
 // The cost model of `algo: auto` for 3×3 stride-1 convs, in estimated nanoseconds. Calibrated
-// on this machine (Xeon, AVX-512, one thread, hot caches) with
-// `cargo run --release -p neulens-benches --bin conv_calib` (plus `-- tiles` and `-- features`):
-// direct and F2/F4/F6 timed on C1–C4, on c ∈ {8, 16, 32, 64} × maps {8, 12, 16, 20, 24, 32,
-// 48} (pad 1) and on the 32→32 16–19-pixel micro-flow tile convs of specs/microflow_demo.yaml
-// (padding on none or one side); direct and Winograd are each a least-squares fit of relative
-// error (residuals within ±31 % from 16 px up, ±51 % on 8–12 px). µs measured (direct / F2 / F4 / F6) → pick, 2026-11-28:
-//   C1 64→64 56×56:      1250 / 1163 / 741 / 800  → F6 (+8 %)
-//   C2 128→128 28×28:    1232 / 772 / 714 / 609   → F6
-//   C3 256→256 14×14:    1310 / 823 / 747 / 1456  → F4
-//   C4 512→512 7×7:      1755 / 1245 / 3502 / –   → F2
-//   64→64 8×8:           35.4 / 22.5 / 63.0 / 116 → F2 (the C1–C4-only fit picked direct, +57 %)
-//   32→32 12×12:         22.5 / 24.4 / 17.0 / 41.1 → F4 (the C1–C4-only fit: direct, +32 %)
-//   32→32 20×20:         51.3 / 65.2 / 41.3 / 42.9 → F4
-//   32→32 18×18 unpadded: 37.1 / 55.0 / 42.3 / 41.5 → F6 (+12 %)
-//   32→32 18×18 pad 1 one side: 48.2 / 52.4 / 40.2 / 42.3 → F6 (+5 %)
-// Over all 44 shapes the pick is 1.3 % slower than the fastest on average, worst 12 % (the
-// previous C1–C4 fit: 3.6 %, worst 57 %; a per-call direct term fit no better and made tiny
-// convs look cheaper as Winograd); full table in docs/BENCHMARKS.md, "The `algo: auto` cost
-// model". Weights that stream from memory inside a whole model are [`conv_cost_in`]'s term.
+// with `cargo run --release -p neulens-benches --bin conv_calib` (plus `-- tiles` and
+// `-- features`): direct and F2/F4/F6 timed on C1–C4, on c ∈ {8, 16, 32, 64} × maps {8, 12, 16,
+// 20, 24, 32, 48} (pad 1) and on the 32→32 16–19-pixel micro-flow tile convs of
+// specs/microflow_demo.yaml (padding on none or one side): 44 shapes, the best ISA (AVX-512),
+// one thread, hot caches. Each algorithm is a least-squares fit of relative error.
+//
+// Current fit: 2026-11-29 (twelfth session) on the AMD EPYC Zen 5 guest the benchmarks of
+// docs/BENCHMARKS.md have run on since the ninth session. The same shape moves by up to 15 %
+// from one process to the next (C2 F(4,3) 482–591 µs, C3 F(4,3) 465–676 µs), so each time is
+// the median of three `conv_calib` processes, and C1–C3 the median of three single-shape
+// processes (`-- shape ...`), which agree with criterion and with the one-conv models.
+// Winograd now has one transform constant per tile size: an 8×8 F(6,3) transform costs more
+// per value than a 6×6 F(4,3) one; the shared constant of the previous fit made C1 pick F6
+// where F4 is 14 % faster. µs measured (direct / F2 / F4 / F6) → pick:
+//   C1 64→64 56×56:      971 / 836 / 653 / 756   → F4 (the previous fit: F6, +16 %)
+//   C2 128→128 28×28:    978 / 665 / 591 / 544   → F6
+//   C3 256→256 14×14:    912 / 760 / 523 / 1678  → F4
+//   C4 512→512 7×7:      866 / 818 / 3092 / 4332 → direct (+6 %, the worst miss)
+//   64→64 8×8:           19.8 / 19.7 / 49.3 / 90.7 → direct (+0.5 %)
+//   64→64 12×12:         43.1 / 50.7 / 50.2 / 103 → direct
+//   32→32 17×17 tile:    24.6 / 38.8 / 36.4 / 35.0 → direct
+// Over all 44 shapes the pick is 0.22 % slower than the fastest on average, worst 6 % (the
+// previous constants on the same measurements: 1.2 %, worst 25 %). Residuals: direct −22 to
+// +12 %, Winograd ±43 % (8–12 px maps; ±25 % from 16 px up), channel-vectorized ±27 %.
+//
+// The previous fit (2026-11-28, Sapphire Rapids-class Xeon guest, one transform constant 0.36)
+// measured there: C1 1250 / 1163 / 741 / 800, C2 1232 / 772 / 714 / 609, where this fit also
+// picks the fastest (F4, F6). Full tables in docs/BENCHMARKS.md, "The `algo: auto` cost
+// model". Weights that stream from memory inside a whole model are [`conv_cost_in`]'s term
+// (measured on the Xeon, not refit).
 
-// Refit of the two direct terms after the vectorized grid fill and the one-block banding
-// (2026-11-28, fourth session; the Winograd terms are unchanged): the full grid's 32 shapes,
-// relative least squares, residuals within ±16 % from 16 channels up (−39 % on 8 channels ×
-// 8 px, whose per-tile overhead the model does not have); the picks then cost 0.4 % more than
-// the fastest on average, worst 5 % (the previous direct terms: 1.5 %, worst 26 %).
-
-/// ns per MAC of the direct kernel (≈ 200 GFLOP/s on interior pixels of big maps).
-pub const COST_DIRECT_MAC: f64 = 0.0097;
+/// ns per MAC of the direct kernel (≈ 240 GFLOP/s on interior pixels of big maps).
+pub const COST_DIRECT_MAC: f64 = 0.00847;
 /// Extra ns per MAC of an output pixel whose window overlaps the padding (the direct kernel's
 /// border path, and the grid fill and partial vectors of small maps).
-pub const COST_DIRECT_BORDER_MAC: f64 = 0.0119;
+pub const COST_DIRECT_BORDER_MAC: f64 = 0.0044;
 /// ns per MAC (output channels rounded up to 16) of the direct kernel when it runs with the
 /// channels in the lanes (`ConvParams::channel_vectorized`, small maps), and ns per call:
-/// `conv_calib` on this machine, 2026-11-28: C4 (7×7, 512→512) 1238 µs (est. 1249), 12×12
-/// 32→32 14.4 µs (est. 14.6), the digits micro-flow `down` convs (8×8 out, stride 2, 8/12/32→32)
-/// 1.9/2.7/6.9 µs (est. 1.9/2.7/6.7); 16-channel layers run 20–50 % slower than this (one
-/// vector of accumulators per pixel), which the model does not capture.
-pub const COST_CVEC_MAC: f64 = 0.0108;
-pub const COST_CVEC_CALL: f64 = 300.0;
+/// `conv_calib`, 2026-11-29: C4 (7×7, 512→512) 866 µs (est. 944), 64→64 12×12 43.1 µs (est.
+/// 43.9), 8→8 8×8 1.0 µs (est. 1.2); residuals ±27 %.
+pub const COST_CVEC_MAC: f64 = 0.00824;
+pub const COST_CVEC_CALL: f64 = 569.0;
 /// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
 /// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
-pub const COST_WINO_GEMM_MAC: f64 = 0.0098;
+pub const COST_WINO_GEMM_MAC: f64 = 0.0107;
 /// ns per transformed value (input `tiles × positions × c_in` plus output
-/// `tiles × positions × c_out`): gather, transform, scatter.
-pub const COST_WINO_TRANSFORM: f64 = 0.36;
+/// `tiles × positions × c_out`): gather, transform, scatter; for F2, F4, F6 (see
+/// [`wino_transform_cost`]): the bigger the tile, the more operations per transformed value.
+pub const COST_WINO_TRANSFORM: [f64; 3] = [0.192, 0.266, 0.353];
 /// ns per f32 of transformed weights U streamed from memory (U is read once per tile block).
-pub const COST_WINO_WEIGHT: f64 = 0.175;
+pub const COST_WINO_WEIGHT: f64 = 0.0856;
 /// ns per Winograd call (block setup, staging).
-pub const COST_WINO_CALL: f64 = 420.0;
+pub const COST_WINO_CALL: f64 = 303.0;
+
+/// [`COST_WINO_TRANSFORM`] of tile size `t`.
+pub const fn wino_transform_cost(t: WinogradTile) -> f64 {
+    match t {
+        WinogradTile::F2 => COST_WINO_TRANSFORM[0],
+        WinogradTile::F4 => COST_WINO_TRANSFORM[1],
+        WinogradTile::F6 => COST_WINO_TRANSFORM[2],
+    }
+}
 
 /// Model weights (bytes, plain conv and dense weights) above which every inference streams them
 /// from memory: 16 MiB, between the two points measured here. ResNet-18's 47 MB (104 MB with
@@ -1091,7 +1104,7 @@ fn border_fraction(p: &ConvParams) -> f64 {
 
 /// Estimated ns of a conv with `algo` (see the constants above): direct
 /// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
-/// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × COST_WINO_TRANSFORM +
+/// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × COST_WINO_TRANSFORM[t] +
 /// U floats × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or infinite when a tile block of
 /// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
 pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
@@ -1109,7 +1122,7 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
             let values = tiles as f64 * pos * (p.c_in + p.c_out) as f64;
             let weights = winograd::packed_weight_len(p, t) as f64 * blocks as f64;
             gemm * COST_WINO_GEMM_MAC
-                + values * COST_WINO_TRANSFORM
+                + values * wino_transform_cost(t)
                 + weights * COST_WINO_WEIGHT
                 + COST_WINO_CALL
         }
@@ -1658,12 +1671,17 @@ mod tests {
             choose_conv_algo(&big, AlgoRequest::Direct),
             ConvAlgo::Direct
         );
-        // Auto: the ResNet body convs of issue 4 go Winograd, except C4 (7×7), where the
-        // channel-vectorized direct kernel is faster than F2 (conv_calib: 1238 vs 1298 µs); a
-        // 3-channel conv and a stride-2 conv stay direct.
-        for (c, hw) in [(64, 56), (128, 28), (256, 14)] {
+        // Auto (conv_calib, 2026-11-29): the ResNet body convs of issue 4 go Winograd, C1 and
+        // C3 F(4,3) (C1: 653 µs against F6 756), C2 F(6,3) (544 against F4 591); C4 (7×7) runs
+        // direct with the channels in the lanes (866 µs; F2 818, a 6 % miss: the model prices
+        // its 16.8 MB of U at 1128 µs); a 3-channel conv and a stride-2 conv stay direct.
+        for (c, hw, t) in [
+            (64, 56, WinogradTile::F4),
+            (128, 28, WinogradTile::F6),
+            (256, 14, WinogradTile::F4),
+        ] {
             let (a, why) = choose_conv_algo_why(&p(c, hw, 3, 1), AlgoRequest::Auto);
-            assert!(matches!(a, ConvAlgo::Winograd(_)), "{c}x{hw}: {a:?}");
+            assert_eq!(a, ConvAlgo::Winograd(t), "{c}x{hw}");
             assert!(why.contains("fewer MACs"), "{why}");
         }
         let (a, why) = choose_conv_algo_why(&p(512, 7, 3, 1), AlgoRequest::Auto);
@@ -1677,12 +1695,11 @@ mod tests {
             choose_conv_algo(&p(64, 56, 3, 2), AlgoRequest::Auto),
             ConvAlgo::Direct
         );
-        // Small maps (conv_calib, 2026-11-28): 64→64 on 8×8 direct 26.4 µs (channels in the
-        // lanes) against F2 30.4; 32→32 on 8×8 direct fastest.
-        assert_eq!(
-            choose_conv_algo(&p(64, 8, 3, 1), AlgoRequest::Auto),
-            ConvAlgo::Direct
-        );
+        // Small maps: 64→64 on 12×12 direct with the channels in the lanes (43.1 µs against
+        // F4 50.2); 32→32 on 8×8 direct fastest (5.6 against F2 6.2).
+        let (a, why) = choose_conv_algo_why(&p(64, 12, 3, 1), AlgoRequest::Auto);
+        assert_eq!(a, ConvAlgo::Direct);
+        assert!(why.contains("channels in the lanes"), "{why}");
         assert_eq!(
             choose_conv_algo(&p(32, 8, 3, 1), AlgoRequest::Auto),
             ConvAlgo::Direct

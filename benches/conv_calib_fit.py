@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Refit the `algo: auto` cost-model constants (neulens-codegen `plan::conv_cost`) from
+`conv_calib` output, and show what the fitted model picks on the measured shapes.
+
+Needs numpy (the venv of benches/compare has it). Each TABLE is the markdown output of one
+`conv_calib` process, each FEATURES the `-- features` output for the same shapes; several
+tables of the same shapes are combined by taking the median per cell (the same shape moves
+by up to 15 % from one process to the next on a shared machine).
+
+    cargo run --release -p neulens-benches --bin conv_calib > g1.md     # and g2.md, g3.md
+    cargo run --release -p neulens-benches --bin conv_calib -- features > gf.txt
+    cargo run --release -p neulens-benches --bin conv_calib -- tiles > t1.md   # t2, t3
+    cargo run --release -p neulens-benches --bin conv_calib -- tiles features > tf.txt
+    benches/compare/.venv/bin/python benches/conv_calib_fit.py \\
+        --grid g1.md g2.md g3.md --grid-features gf.txt \\
+        --tiles t1.md t2.md t3.md --tiles-features tf.txt \\
+        --set C2=978,665,591,544          # optional: replace one row's µs (direct,F2,F4,F6)
+
+Model (ns), each part a least-squares fit of relative error:
+  direct (channels in the lanes): padded MACs × CVEC_MAC + CVEC_CALL
+  direct (otherwise):             MACs × (DIRECT_MAC + border fraction × DIRECT_BORDER_MAC)
+  Winograd F(m,3):                padded GEMM MACs × WINO_GEMM_MAC + transformed values ×
+                                  WINO_TRANSFORM[m] + U floats × blocks × WINO_WEIGHT + WINO_CALL
+"""
+import argparse
+
+import numpy as np
+
+ALGOS = ["direct", "F2", "F4", "F6"]
+# Padding (before, after) of the `-- tiles` shapes, in conv_calib's order.
+TILE_PADS = [p for _hw in (16, 17, 18, 19) for p in [(0, 0), (1, 0), (0, 1)]]
+
+
+def cvec_applies(c, h):
+    """conv::cvec::applies for a square 3×3 stride-1 conv with c_in = c and an h-pixel map."""
+    if c >= 64 and h <= 16:
+        return True
+    wq = h + 2
+    computed = -(-(h * wq) // 48) * 48
+    return 5 * h * h < 4 * computed
+
+
+def read(tables, features, pads):
+    meas = []
+    for path in tables:
+        rows = [
+            line for line in open(path)
+            if line.startswith("|") and not line.startswith("|---") and "shape" not in line
+        ]
+        meas.append([
+            [float(x) if x.strip() not in ("–", "") else np.inf
+             for x in row.strip().strip("|").split("|")[3:7]]
+            for row in rows
+        ])
+    feats = [line.strip().split(";") for line in open(features) if ";" in line]
+    shapes = []
+    for i, f in enumerate(feats):
+        c, h, macs = int(f[1]), int(f[2]), float(f[3])
+        before, after = pads[i] if pads else (1, 1)
+        inner = (h - before - after) / h
+        shapes.append(dict(
+            name=f[0] or f"{c}@{h}", c=c, h=h, macs=macs, border=1 - inner * inner,
+            cvec=cvec_applies(c, h) and not pads,
+            wino=[tuple(float(x) for x in f[4 + 3 * k:7 + 3 * k]) for k in range(3)],
+            us=[float(np.median([m[i][k] for m in meas])) for k in range(4)],
+        ))
+    return shapes
+
+
+def lsq(rows, times):
+    """Least squares of relative error: minimise Σ (row·x / t − 1)²."""
+    a = np.array([[v / t for v in r] for r, t in zip(rows, times)])
+    x = np.linalg.lstsq(a, np.ones(len(a)), rcond=None)[0]
+    return x, a @ x - 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--grid", nargs="+", required=True)
+    ap.add_argument("--grid-features", required=True)
+    ap.add_argument("--tiles", nargs="*", default=[])
+    ap.add_argument("--tiles-features")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=d,f2,f4,f6")
+    args = ap.parse_args()
+    shapes = read(args.grid, args.grid_features, None)
+    if args.tiles:
+        shapes += read(args.tiles, args.tiles_features, TILE_PADS)
+    for s in args.set:
+        name, us = s.split("=")
+        for sh in shapes:
+            if sh["name"] == name:
+                sh["us"] = [float(x) for x in us.split(",")]
+
+    def padded(sh):
+        return sh["macs"] * (-(-sh["c"] // 16) * 16) / sh["c"]
+
+    direct = [sh for sh in shapes if not sh["cvec"]]
+    d, dres = lsq([[sh["macs"], sh["macs"] * sh["border"]] for sh in direct],
+                  [sh["us"][0] * 1e3 for sh in direct])
+    cv = [sh for sh in shapes if sh["cvec"]]
+    c, cres = lsq([[padded(sh), 1.0] for sh in cv], [sh["us"][0] * 1e3 for sh in cv])
+    rows, times = [], []
+    for sh in shapes:
+        for k in range(3):
+            gemm, values, weights = sh["wino"][k]
+            if gemm == 0 or not np.isfinite(sh["us"][k + 1]):
+                continue
+            r = [gemm, 0.0, 0.0, 0.0, weights, 1.0]
+            r[1 + k] = values
+            rows.append(r)
+            times.append(sh["us"][k + 1] * 1e3)
+    w, wres = lsq(rows, times)
+
+    def est(sh, k):
+        if k == 0:
+            if sh["cvec"]:
+                return padded(sh) * c[0] + c[1]
+            return sh["macs"] * (d[0] + sh["border"] * d[1])
+        gemm, values, weights = sh["wino"][k - 1]
+        return np.inf if gemm == 0 else gemm * w[0] + values * w[k] + weights * w[4] + w[5]
+
+    print(f"COST_DIRECT_MAC {d[0]:.5f}  COST_DIRECT_BORDER_MAC {d[1]:.5f}"
+          f"   (residuals {dres.min():+.0%} .. {dres.max():+.0%})")
+    print(f"COST_CVEC_MAC {c[0]:.5f}  COST_CVEC_CALL {c[1]:.0f}"
+          f"   (residuals {cres.min():+.0%} .. {cres.max():+.0%})")
+    print(f"COST_WINO_GEMM_MAC {w[0]:.4f}  COST_WINO_TRANSFORM [{w[1]:.3f}, {w[2]:.3f}, "
+          f"{w[3]:.3f}]  COST_WINO_WEIGHT {w[4]:.4f}  COST_WINO_CALL {w[5]:.0f}"
+          f"   (residuals {wres.min():+.0%} .. {wres.max():+.0%})")
+    print()
+    print("| shape | c | map | µs direct / F2 / F4 / F6 | fastest | pick | est. µs |")
+    print("|---|---:|---:|---|---|---|---|")
+    misses = []
+    for sh in shapes:
+        e = [est(sh, k) for k in range(4)]
+        pick, fast = int(np.argmin(e)), int(np.argmin(sh["us"]))
+        miss = sh["us"][pick] / sh["us"][fast] - 1
+        misses.append(miss)
+        print(f"| {sh['name']} | {sh['c']} | {sh['h']} | "
+              f"{' / '.join(f'{x:.1f}' for x in sh['us'])} | {ALGOS[fast]} | {ALGOS[pick]}"
+              f"{f' (+{miss:.0%})' if miss > 0.005 else ''} | "
+              f"{' / '.join(f'{x / 1e3:.1f}' for x in e)} |")
+    print(f"\npick slower than the fastest: mean {np.mean(misses):.2%}, worst {max(misses):.1%}")
+
+
+if __name__ == "__main__":
+    main()
