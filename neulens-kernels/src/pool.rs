@@ -471,7 +471,8 @@ unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
     // SAFETY: input rows `[r0, r1)` are clamped to `[0, h_in)`. Interior chunk of `m <= l`
     // outputs from `ox >= xa`: `c0 = 2 ox - pad_left >= 0`, and its windows end at
     // `2 (ox + m - 1) - pad_left + kw <= w_in` (`ox + m - 1 < xb`); `ld` reads columns
-    // `[c0, w_in)` of the row only. Output writes `row + [0, w_out)`.
+    // `[c0, w_in)` of the row only, the plain loads of the 3-wide fast path columns
+    // `[c0, c0 + 2 l + 2)` with `c0 + 2 l + 2 <= w_in`. Output writes `row + [0, w_out)`.
     unsafe {
         for ch in 0..p.c {
             let inp = input.add(ch * p.h_in * p.w_in);
@@ -486,6 +487,24 @@ unsafe fn pool_rows_s2<V: Simd, const MAX: bool>(
                     while ox < xb {
                         let m = core::cmp::min(l, xb - ox);
                         let c0 = 2 * ox - p.pad_left;
+                        if p.kw == 3 && m == l && c0 + 2 * l + 2 <= p.w_in {
+                            // A whole vector of 3-wide windows whose loads all stay inside
+                            // the row (the common case): plain loads, no tail logic.
+                            let x = inp.add(r0 * p.w_in + c0);
+                            let (mut a0, mut a1) = (V::load(x), V::load(x.add(l)));
+                            let (mut b0, mut b1) = (V::load(x.add(2)), V::load(x.add(2 + l)));
+                            for r in r0 + 1..r1 {
+                                let x = inp.add(r * p.w_in + c0);
+                                a0 = op(a0, V::load(x));
+                                a1 = op(a1, V::load(x.add(l)));
+                                b0 = op(b0, V::load(x.add(2)));
+                                b1 = op(b1, V::load(x.add(2 + l)));
+                            }
+                            let (even, odd) = V::deinterleave(a0, a1);
+                            op(op(even, odd), V::deinterleave(b0, b1).0).store(row.add(ox));
+                            ox += l;
+                            continue;
+                        }
                         // The windows span `2 (m - 1) + kw` floats; the loads may read up to
                         // the row end past them: extra floats land in odd lanes of the
                         // shifted span or in lanes `>= m`, which are never stored.
