@@ -1565,7 +1565,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let _ = writeln!(
                     entries,
                     "    ModelEntry {{ name: {stem:?}, spec: {:?}, input_len: {stem}::INPUT_LEN, output_len: {stem}::OUTPUT_LEN, \
-                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, tolerance: {:e}, infer: {stem}::infer_slices, infer_threads: {stem}::infer_threads, \
+                     arena_len: {stem}::ARENA_LEN, macs: {stem}::MACS, tolerance: {:e}, infer: {stem}::infer_slices, infer_threads: {stem}::infer_threads, infer_pool: {stem}::infer_pool, \
                      threads_arena_len: {stem}::threads_arena_len, adaptive: {adaptive} }},",
                     job.spec.display().to_string(),
                     tolerance(&built.report)

@@ -177,6 +177,14 @@ pub trait Model {
         output: &mut [f32],
         threads: usize,
     ) -> Result<(), Error>;
+    /// [`Model::infer_threads`] on the threads of `pool` (started once, reused by every call;
+    /// `arena.len() >= threads_arena_len(pool.workers())`).
+    fn infer_pool(
+        input: &[f32],
+        arena: &mut [f32],
+        output: &mut [f32],
+        pool: &parallel::Pool,
+    ) -> Result<(), Error>;
 }
 
 /// The fixed-size views `infer`-style functions need from slices: `input` and `output` of exactly

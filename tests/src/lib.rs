@@ -7,6 +7,10 @@ pub type InferFn = fn(&[f32], &mut [f32], &mut [f32]) -> Result<(), neulens::Err
 /// A model's `infer_threads`: (input, arena, output, threads).
 pub type ThreadsFn = fn(&[f32], &mut [f32], &mut [f32], usize) -> Result<(), neulens::Error>;
 
+/// A model's `infer_pool`: (input, arena, output, pool).
+pub type PoolFn =
+    fn(&[f32], &mut [f32], &mut [f32], &neulens::parallel::Pool) -> Result<(), neulens::Error>;
+
 /// One compiled model, for tests that loop over all of them.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelEntry {
@@ -25,6 +29,8 @@ pub struct ModelEntry {
     pub infer: InferFn,
     /// The model's `infer_threads` (input, arena, output, threads).
     pub infer_threads: ThreadsFn,
+    /// The model's `infer_pool` (input, arena, output, pool).
+    pub infer_pool: PoolFn,
     /// The model's `threads_arena_len`.
     pub threads_arena_len: fn(usize) -> usize,
     /// Adaptive (micro-flow) inference, for specs with a `microflows:` section.

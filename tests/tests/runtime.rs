@@ -3,6 +3,7 @@
 
 mod common;
 
+use neulens::parallel::Pool;
 use neulens::Error;
 use neulens_tests::{resnet8, MODELS};
 
@@ -235,14 +236,36 @@ fn entries_match_their_modules() {
 #[test]
 fn threads_give_the_single_thread_result_bit_for_bit() {
     // Every model (random specs included: direct, strided, grouped, 1x1, Winograd, pattern)
-    // on 1–3 workers against `infer_slices`; the arena holds NaN so a worker that reads
+    // on 1–3 workers (spawned per call, and a persistent pool) against `infer_slices`; the arena holds NaN so a worker that reads
     // scratch it did not write, or writes outside its channels, shows up.
     let mut failures = Vec::new();
+    let pools: Vec<Pool> = (1..=3).map(Pool::new).collect();
     for m in MODELS {
         let input = common::input(m.input_len, 7);
         let mut want = vec![0.0f32; m.output_len];
         let mut arena = vec![f32::NAN; m.arena_len];
         (m.infer)(&input, &mut arena, &mut want).expect("lengths are right");
+        for pool in &pools {
+            // The same on a persistent pool (its threads reused from model to model).
+            let need = (m.threads_arena_len)(pool.workers());
+            let mut arena = vec![f32::NAN; need];
+            let mut got = vec![f32::NAN; m.output_len];
+            (m.infer_pool)(&input, &mut arena, &mut got, pool).expect("lengths are right");
+            if got
+                .iter()
+                .zip(&want)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
+                failures.push(format!(
+                    "{} on a pool of {} differs from infer",
+                    m.name,
+                    pool.workers()
+                ));
+            }
+            if need > 0 && (m.infer_pool)(&input, &mut arena[..need - 1], &mut got, pool).is_ok() {
+                failures.push(format!("{}: short arena on a pool accepted", m.name));
+            }
+        }
         for threads in 1..=3 {
             let need = (m.threads_arena_len)(threads);
             assert!(need >= m.arena_len, "{}: {need} < ARENA_LEN", m.name);

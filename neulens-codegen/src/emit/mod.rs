@@ -229,12 +229,35 @@ pub fn emit(
         /// adds by runs of values; dense layers and the rest run on the calling thread, and
         /// the workers meet at a barrier after every layer. The extra
         /// workers are scoped threads spawned per call (about 20–50 µs), so this pays off for
-        /// models of a few milliseconds and more. Without the `std` feature it runs on the
-        /// calling thread. Fails only on wrong slice lengths
+        /// models of a few milliseconds and more; `infer_pool` reuses a pool's threads. Without
+        /// the `std` feature it runs on the calling thread. Fails only on wrong slice lengths
         /// (`arena.len() >= threads_arena_len(threads)`).
-        #[allow(clippy::all, unused_unsafe, dead_code)]
+        #[allow(dead_code)]
         pub fn infer_threads(input: &[f32], arena: &mut [f32], output: &mut [f32], threads: usize) -> Result<(), ::neulens::Error> {
             let threads = ::neulens::parallel::workers(threads);
+            infer_team(input, arena, output, threads, |f| ::neulens::parallel::team(threads, f))
+        }
+
+        /// `infer_threads` on the threads of `pool` (`pool.workers()` workers, started once):
+        /// the same result as `infer` bit for bit, without spawning threads per call, so it
+        /// pays off for small models too. Fails only on wrong slice lengths
+        /// (`arena.len() >= threads_arena_len(pool.workers())`).
+        #[allow(dead_code)]
+        pub fn infer_pool(input: &[f32], arena: &mut [f32], output: &mut [f32], pool: &::neulens::parallel::Pool) -> Result<(), ::neulens::Error> {
+            infer_team(input, arena, output, pool.workers(), |f| pool.run(f))
+        }
+
+        /// The body of `infer_threads` and `infer_pool`: checks the slices, then hands the
+        /// per-worker kernel sequence to `run`, which calls it once on each of `threads`
+        /// workers at the same time.
+        #[allow(clippy::all, unused_unsafe, dead_code)]
+        fn infer_team(
+            input: &[f32],
+            arena: &mut [f32],
+            output: &mut [f32],
+            threads: usize,
+            run: impl FnOnce(&(dyn Fn(usize, usize, &::neulens::parallel::Barrier) + Sync)),
+        ) -> Result<(), ::neulens::Error> {
             let need = threads_arena_len(threads);
             if arena.len() < need {
                 return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
@@ -243,7 +266,8 @@ pub fn emit(
             use ::neulens::microflow::SendPtr;
             let (xs, as_, ys) = (SendPtr(input.as_ptr() as *mut f32), SendPtr(arena.as_mut_ptr()), SendPtr(output.as_mut_ptr()));
             let isa: ::neulens::Isa = ::neulens::active_isa();
-            ::neulens::parallel::team(threads, |k, n, b| {
+            run(&|k, n, b| {
+                debug_assert_eq!(n, threads);
                 let (x, a, y): (*const f32, *mut f32, *mut f32) = (xs.get(), as_.get(), ys.get());
                 let w: *const f32 = BLOB.0.as_ptr() as *const f32;
                 let (ar, yr): (*const f32, *const f32) = (a, y);
@@ -283,6 +307,9 @@ pub fn emit(
             }
             fn infer_threads(input: &[f32], arena: &mut [f32], output: &mut [f32], threads: usize) -> Result<(), ::neulens::Error> {
                 infer_threads(input, arena, output, threads)
+            }
+            fn infer_pool(input: &[f32], arena: &mut [f32], output: &mut [f32], pool: &::neulens::parallel::Pool) -> Result<(), ::neulens::Error> {
+                infer_pool(input, arena, output, pool)
             }
         }
     };
