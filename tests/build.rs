@@ -1554,10 +1554,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                          let o: &mut [f32; {stem}::OUTPUT_LEN] = o.try_into().map_err(|_| neulens::Error::OutputLength {{ expected: {stem}::OUTPUT_LEN, found }})?;\n    \
                          {stem}::infer_adaptive_threads(i, a, o, p, n).map(|r| AdaptiveReport::from(&r))\n}}"
                     );
+                    let _ = writeln!(
+                        mods,
+                        "fn {stem}_pool(i: &[f32], a: &mut [f32], o: &mut [f32], p: neulens::Policy, pool: &neulens::parallel::Pool) -> Result<AdaptiveReport, neulens::Error> {{\n    \
+                         let i: &[f32; {stem}::INPUT_LEN] = i.try_into().map_err(|_| neulens::Error::InputLength {{ expected: {stem}::INPUT_LEN, found: i.len() }})?;\n    \
+                         let found = o.len();\n    \
+                         let o: &mut [f32; {stem}::OUTPUT_LEN] = o.try_into().map_err(|_| neulens::Error::OutputLength {{ expected: {stem}::OUTPUT_LEN, found }})?;\n    \
+                         {stem}::infer_adaptive_pool(i, a, o, p, pool).map(|r| AdaptiveReport::from(&r))\n}}"
+                    );
                     format!(
                         "Some(AdaptiveEntry {{ arena_len: {stem}::ADAPTIVE_ARENA_LEN, tiles: {stem}::TILES, levels: {stem}::LEVELS, \
                          gate_macs: {stem}::GATE_MACS, infer: {stem}_adaptive, \
-                         infer_threads: {stem}_threads, arena_len_for: {stem}::adaptive_arena_len }})"
+                         infer_threads: {stem}_threads, infer_pool: {stem}_pool, arena_len_for: {stem}::adaptive_arena_len }})"
                     )
                 } else {
                     "None".to_string()

@@ -74,6 +74,24 @@ fn microflows(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    // The same two runs on a persistent pool of 2 workers (`infer_adaptive_pool`).
+    let pool = neulens::parallel::Pool::new(2);
+    for (name, policy) in [
+        ("level0_pool2", Policy::Fixed(0)),
+        ("gate_pool2", Policy::Gate),
+    ] {
+        let r = m::infer_adaptive_pool(input, &mut arena, &mut out, policy, &pool)
+            .expect("arena sized for 2 threads");
+        group.throughput(Throughput::Elements(r.total_macs));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let r =
+                    m::infer_adaptive_pool(black_box(input), &mut arena, &mut out, policy, &pool)
+                        .expect("arena sized for 2 threads");
+                black_box((&out, r));
+            })
+        });
+    }
     let mut runs: Vec<(String, Policy, usize)> = (0..m::LEVELS as u8)
         .map(|l| (format!("level{l}"), Policy::Fixed(l), 1))
         .collect();

@@ -113,11 +113,13 @@ fn run<M: Model>(spec: &str) {
     }
     // The output shown and compared below is the active ISA's (the scalar run overwrote it).
     M::infer_slices(&input, &mut arena, &mut output).expect("sizes come from the model's consts");
-    // Two threads (convolutions split by output channels), checked against one thread.
-    let mut arena2 = vec![0f32; M::threads_arena_len(2)];
+    // Two threads (convolutions split by output channels) of a pool made once, checked
+    // against one thread.
+    let pool = neulens::parallel::Pool::new(2);
+    let mut arena2 = vec![0f32; M::threads_arena_len(pool.workers())];
     let mut output2 = vec![0f32; M::OUTPUT_LEN];
     let two = median_time(|| {
-        M::infer_threads(&input, &mut arena2, &mut output2, 2).expect("arena sized for 2 threads")
+        M::infer_pool(&input, &mut arena2, &mut output2, &pool).expect("arena sized for the pool")
     });
     assert_eq!(output, output2, "2 threads must give the 1-thread result");
     println!(
@@ -220,9 +222,10 @@ fn adaptive() {
                 continue;
             }
             let mut report = None;
+            let pool = neulens::parallel::Pool::new(threads);
             let t = median_time(|| {
                 report = Some(
-                    m::infer_adaptive_threads(input, &mut adaptive_arena, &mut out, *p, threads)
+                    m::infer_adaptive_pool(input, &mut adaptive_arena, &mut out, *p, &pool)
                         .expect("arena sized for 2 threads"),
                 );
             });

@@ -220,6 +220,54 @@ pub fn par_for<F: Fn(usize, usize) + Sync>(n: usize, workers: usize, f: F) {
     }
 }
 
+/// Where `__adaptive` (generated) runs its tiles: on `n` workers spawned for the call
+/// ([`par_for`]) or on the threads of a [`Pool`](crate::parallel::Pool) ([`par_for_pool`]).
+#[derive(Clone, Copy)]
+pub enum Exec<'a> {
+    /// `infer_adaptive_threads`: this many workers (1: the calling thread alone).
+    Threads(usize),
+    /// `infer_adaptive_pool`: the pool's workers.
+    Pool(&'a crate::parallel::Pool),
+}
+
+impl Exec<'_> {
+    /// Workers the tiles may run on (worker indices `0..workers()`).
+    pub fn workers(self) -> usize {
+        match self {
+            Exec::Threads(n) => n.max(1),
+            Exec::Pool(p) => p.workers(),
+        }
+    }
+    /// `f(item, worker)` for every item in `0..n`, as [`par_for`] or [`par_for_pool`].
+    pub fn par_for<F: Fn(usize, usize) + Sync>(self, n: usize, f: F) {
+        match self {
+            Exec::Threads(workers) => par_for(n, workers, f),
+            Exec::Pool(pool) => par_for_pool(pool, n, f),
+        }
+    }
+}
+
+/// [`par_for`] on the threads of `pool` (worker indices `0..pool.workers()`; worker 0 is the
+/// calling thread): every pool worker takes items from a shared counter until none are left,
+/// and everything they wrote is visible to the caller when this returns.
+pub fn par_for_pool<F: Fn(usize, usize) + Sync>(pool: &crate::parallel::Pool, n: usize, f: F) {
+    if pool.workers() <= 1 || n <= 1 {
+        for i in 0..n {
+            f(i, 0);
+        }
+        return;
+    }
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    pool.run(|worker, _, _| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        f(i, worker);
+    });
+}
+
 /// The gate's decision from its logits: the argmax level (first on ties) and its softmax
 /// probability as the confidence.
 pub fn gate_decision(logits: &[f32]) -> (u8, f32) {

@@ -52,9 +52,20 @@ pub struct AdaptiveEntry {
     pub infer: AdaptiveFn,
     /// `infer_adaptive_threads` (input, arena, output, policy, threads).
     pub infer_threads: AdaptiveThreadsFn,
+    /// `infer_adaptive_pool` (input, arena, output, policy, pool).
+    pub infer_pool: AdaptivePoolFn,
     /// `adaptive_arena_len(threads)`.
     pub arena_len_for: fn(usize) -> usize,
 }
+
+/// A model's `infer_adaptive_pool` over slices.
+pub type AdaptivePoolFn = fn(
+    &[f32],
+    &mut [f32],
+    &mut [f32],
+    neulens::Policy,
+    &neulens::parallel::Pool,
+) -> Result<AdaptiveReport, neulens::Error>;
 
 /// A model's `infer_adaptive_threads` over slices.
 pub type AdaptiveThreadsFn = fn(

@@ -245,6 +245,19 @@ fn threads_give_the_same_result_as_one_thread() {
         let (want, wr) = run(m, a, &input, Policy::Gate);
         assert_eq!((a.arena_len_for)(1), a.arena_len);
         for threads in [2, 3] {
+            // A persistent pool first: its threads run the gate and the tiles.
+            let pool = neulens::parallel::Pool::new(threads);
+            let mut arena = vec![f32::NAN; (a.arena_len_for)(pool.workers())];
+            let mut out = vec![0.0f32; m.output_len];
+            let r = (a.infer_pool)(&input, &mut arena, &mut out, Policy::Gate, &pool).unwrap();
+            assert_eq!(r, wr, "{} on a pool of {threads}", m.name);
+            assert!(
+                out.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{} on a pool of {threads}: outputs differ",
+                m.name
+            );
             let mut arena = vec![f32::NAN; (a.arena_len_for)(threads)];
             let mut out = vec![0.0f32; m.output_len];
             let r = (a.infer_threads)(&input, &mut arena, &mut out, Policy::Gate, threads).unwrap();

@@ -919,21 +919,20 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
         }
 
         /// # Safety
-        /// `x`: `INPUT_LEN` floats; `a`: `adaptive_arena_len(threads)` and `y`: `OUTPUT_LEN`
+        /// `x`: `INPUT_LEN` floats; `a`: `adaptive_arena_len(exec.workers())` and `y`: `OUTPUT_LEN`
         /// writable floats, all disjoint.
         #[allow(dead_code, clippy::all, unused_unsafe, unused_mut)]
-        unsafe fn __adaptive(x: *const f32, a: *mut f32, y: *mut f32, policy: ::neulens::Policy, threads: usize) -> ::neulens::TileReport<TILES> {
+        unsafe fn __adaptive(x: *const f32, a: *mut f32, y: *mut f32, policy: ::neulens::Policy, exec: ::neulens::microflow::Exec<'_>) -> ::neulens::TileReport<TILES> {
             use ::neulens::microflow::SendPtr;
             let w: *const f32 = BLOB.0.as_ptr() as *const f32;
             let isa: ::neulens::Isa = ::neulens::active_isa();
-            let threads = if threads == 0 { 1 } else { threads };
             let (xs, as_, ws) = (SendPtr(x as *mut f32), SendPtr(a), SendPtr(w as *mut f32));
             let mut gate_levels = [0u8; TILES];
             let mut confidence = [1.0f32; TILES];
             let mut gate_macs = 0u64;
             if !matches!(policy, ::neulens::Policy::Fixed(_)) {
                 let (gl, cf) = (SendPtr(gate_levels.as_mut_ptr()), SendPtr(confidence.as_mut_ptr()));
-                ::neulens::microflow::par_for(TILES, threads, |t, k| {
+                exec.par_for(TILES, |t, k| {
                     // SAFETY: worker k owns region k; tile t writes only its own entries.
                     unsafe {
                         let b = as_.get().add(TILE_IN_OFF + k * WORKER_LEN);
@@ -970,7 +969,7 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
                 total += macs[t];
             }
             let lv = &levels;
-            ::neulens::microflow::par_for(TILES, threads, |t, k| {
+            exec.par_for(TILES, |t, k| {
                 // SAFETY: worker k owns region k; tile t pastes into its own window of the
                 // stitched map (windows of different tiles are disjoint).
                 unsafe {
@@ -1003,7 +1002,7 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             policy: ::neulens::Policy,
         ) -> ::neulens::TileReport<TILES> {
             // SAFETY: the array types give exactly the lengths `__adaptive` needs for one worker.
-            unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, 1) }
+            unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, ::neulens::microflow::Exec::Threads(1)) }
         }
 
         /// `infer_adaptive` with the tiles spread over `threads` workers (scoped threads with
@@ -1021,8 +1020,28 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             if arena.len() < need {
                 return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
             }
-            // SAFETY: lengths checked above; the three borrows are disjoint.
-            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, threads) })
+            // SAFETY: lengths checked above (worker regions `0..threads`); the three borrows
+            // are disjoint.
+            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, ::neulens::microflow::Exec::Threads(threads)) })
+        }
+
+        /// `infer_adaptive_threads` on the threads of `pool` (started once, reused by every
+        /// call). `arena` needs at least `adaptive_arena_len(pool.workers())` floats.
+        #[allow(dead_code)]
+        pub fn infer_adaptive_pool(
+            input: &[f32; INPUT_LEN],
+            arena: &mut [f32],
+            output: &mut [f32; OUTPUT_LEN],
+            policy: ::neulens::Policy,
+            pool: &::neulens::parallel::Pool,
+        ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
+            let need = adaptive_arena_len(pool.workers());
+            if arena.len() < need {
+                return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
+            }
+            // SAFETY: lengths checked above (worker regions `0..pool.workers()`); the three
+            // borrows are disjoint.
+            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, ::neulens::microflow::Exec::Pool(pool)) })
         }
 
         /// `infer_adaptive` over slices (errors instead of compile-time sizes).
