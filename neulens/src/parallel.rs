@@ -174,8 +174,8 @@ mod pool {
     /// The job every worker runs, with its lifetime erased (see [`Shared::run`]).
     type Job = *const (dyn Fn(usize, usize, &Barrier) + Sync);
 
-    /// Spins of an idle worker before it sleeps (about 100 µs).
-    const IDLE_SPINS: u32 = 1 << 16;
+    /// How long an idle worker spins before it sleeps.
+    const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
     pub(super) struct Shared {
         workers: usize,
@@ -272,11 +272,12 @@ mod pool {
     pub(super) fn worker(sh: &Shared, k: usize) {
         let mut seen = 0usize;
         loop {
-            let mut spins = 0u32;
+            let idle = std::time::Instant::now();
             while sh.generation.load(Ordering::Acquire) == seen {
-                if spins < IDLE_SPINS {
-                    core::hint::spin_loop();
-                    spins += 1;
+                if idle.elapsed() < IDLE_SPIN {
+                    for _ in 0..64 {
+                        core::hint::spin_loop();
+                    }
                     continue;
                 }
                 let g = sh.sleep.lock().unwrap_or_else(PoisonError::into_inner);
