@@ -59,7 +59,7 @@ def read(tables, features, pads):
         before, after = pads[i] if pads else (1, 1)
         inner = (h - before - after) / h
         shapes.append(dict(
-            name=f[0] or f"{c}@{h}", c=c, h=h, macs=macs, border=1 - inner * inner,
+            name=f[0] if f[0] and f[0] != "tiny" else f"{c}@{h}", c=c, h=h, macs=macs, border=1 - inner * inner,
             cvec=cvec_applies(c, h) and not pads,
             wino=[tuple(float(x) for x in f[4 + 3 * k:7 + 3 * k]) for k in range(3)],
             us=[float(np.median([m[i][k] for m in meas])) for k in range(4)],
@@ -80,11 +80,23 @@ def main():
     ap.add_argument("--grid-features", required=True)
     ap.add_argument("--tiles", nargs="*", default=[])
     ap.add_argument("--tiles-features")
+    ap.add_argument("--extra", nargs="*", default=[],
+                    help="more tables of pad-1 shapes (e.g. `conv_calib -- shape ...` rows); "
+                         "they calibrate the direct kernel only (tiny convs: their Winograd "
+                         "times are too coarse to fit, and direct wins them)")
+    ap.add_argument("--extra-features")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=d,f2,f4,f6")
+    ap.add_argument("--cvec", metavar="MAC,CALL",
+                    help="use these channel-vectorized constants instead of the fitted ones "
+                         "(the residuals and picks below then use them)")
     args = ap.parse_args()
     shapes = read(args.grid, args.grid_features, None)
     if args.tiles:
         shapes += read(args.tiles, args.tiles_features, TILE_PADS)
+    if args.extra:
+        for sh in read(args.extra, args.extra_features, None):
+            sh["direct_only"] = True
+            shapes.append(sh)
     for s in args.set:
         name, us = s.split("=")
         for sh in shapes:
@@ -99,9 +111,12 @@ def main():
                   [sh["us"][0] * 1e3 for sh in direct])
     cv = [sh for sh in shapes if sh["cvec"]]
     c, cres = lsq([[padded(sh), 1.0] for sh in cv], [sh["us"][0] * 1e3 for sh in cv])
+    if args.cvec:
+        c = np.array([float(x) for x in args.cvec.split(",")])
+        cres = np.array([(padded(sh) * c[0] + c[1]) / (sh["us"][0] * 1e3) - 1 for sh in cv])
     rows, times = [], []
     for sh in shapes:
-        for k in range(3):
+        for k in range(3 if not sh.get("direct_only") else 0):
             gemm, values, weights = sh["wino"][k]
             if gemm == 0 or not np.isfinite(sh["us"][k + 1]):
                 continue

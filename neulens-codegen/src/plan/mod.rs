@@ -1009,13 +1009,16 @@ pub fn choose_conv_algo_in(
 //   C1 64→64 56×56:      971 / 836 / 653 / 756   → F4 (the previous fit: F6, +16 %)
 //   C2 128→128 28×28:    978 / 665 / 591 / 544   → F6
 //   C3 256→256 14×14:    912 / 760 / 523 / 1678  → F4
-//   C4 512→512 7×7:      866 / 818 / 3092 / 4332 → direct (+6 %, the worst miss)
+//   C4 512→512 7×7:      866 / 818 / 3092 / 4332 → direct (+6 %)
 //   64→64 8×8:           19.8 / 19.7 / 49.3 / 90.7 → direct (+0.5 %)
 //   64→64 12×12:         43.1 / 50.7 / 50.2 / 103 → direct
+//   2→2 4×4:             0.2 / 0.3 / 0.6 / 1.4   → direct (with the fitted per-call term of
+//                                                  the channel-vectorized kernel: F2, +100 %)
 //   32→32 17×17 tile:    24.6 / 38.8 / 36.4 / 35.0 → direct
-// Over all 44 shapes the pick is 0.22 % slower than the fastest on average, worst 6 % (the
-// previous constants on the same measurements: 1.2 %, worst 25 %). Residuals: direct −22 to
-// +12 %, Winograd ±43 % (8–12 px maps; ±25 % from 16 px up), channel-vectorized ±27 %.
+// With the nine tiny convs of [`COST_CVEC_CALL`], over all 53 shapes the pick is 0.18 % slower
+// than the fastest on average, worst 6 % (the previous constants on the 44 grid shapes: 1.2 %,
+// worst 25 %). Residuals: direct −22 to +12 %, Winograd ±43 % (8–12 px maps; ±25 % from 16 px
+// up), channel-vectorized −37 to +69 %.
 //
 // The previous fit (2026-11-28, Sapphire Rapids-class Xeon guest, one transform constant 0.36)
 // measured there: C1 1250 / 1163 / 741 / 800, C2 1232 / 772 / 714 / 609, where this fit also
@@ -1030,10 +1033,14 @@ pub const COST_DIRECT_MAC: f64 = 0.00847;
 pub const COST_DIRECT_BORDER_MAC: f64 = 0.0044;
 /// ns per MAC (output channels rounded up to 16) of the direct kernel when it runs with the
 /// channels in the lanes (`ConvParams::channel_vectorized`, small maps), and ns per call:
-/// `conv_calib`, 2026-11-29: C4 (7×7, 512→512) 866 µs (est. 944), 64→64 12×12 43.1 µs (est.
-/// 43.9), 8→8 8×8 1.0 µs (est. 1.2); residuals ±27 %.
+/// `conv_calib`, 2026-11-29: the slope is the grid's fit; the per-call term is set to 150 ns,
+/// not the grid's fitted 569 ns (an artifact of its 8-channel shapes, which made every tiny conv
+/// Winograd, 2× slower and with Winograd scratch in the arena): nine tiny convs (1, 2, 4
+/// channels on 4–8 px) measure 0.1–0.6 µs direct and pick direct with it. C4 (7×7, 512→512)
+/// 866 µs (est. 953), 64→64 12×12 43.1 µs (est. 43.8), 8→8 8×8 1.0 µs (est. 0.8), 2→2 4×4
+/// 0.2 µs (est. 0.2); residuals −37 to +69 % (the tiny convs, timed to 0.1 µs).
 pub const COST_CVEC_MAC: f64 = 0.00824;
-pub const COST_CVEC_CALL: f64 = 569.0;
+pub const COST_CVEC_CALL: f64 = 150.0;
 /// ns per MAC of the Winograd per-position GEMMs, counting the tiles of each block rounded up to
 /// 16 (the AVX-512 lanes: padded tiles cost as much as real ones).
 pub const COST_WINO_GEMM_MAC: f64 = 0.0107;
@@ -1695,11 +1702,22 @@ mod tests {
             choose_conv_algo(&p(64, 56, 3, 2), AlgoRequest::Auto),
             ConvAlgo::Direct
         );
-        // Small maps: 64→64 on 12×12 direct with the channels in the lanes (43.1 µs against
-        // F4 50.2); 32→32 on 8×8 direct fastest (5.6 against F2 6.2).
-        let (a, why) = choose_conv_algo_why(&p(64, 12, 3, 1), AlgoRequest::Auto);
-        assert_eq!(a, ConvAlgo::Direct);
-        assert!(why.contains("channels in the lanes"), "{why}");
+        // Small maps: 64→64 on 8×8 and 12×12 direct with the channels in the lanes (19.8 µs
+        // against F2 19.7; 43.1 against F4 50.2); 32→32 on 8×8 direct fastest (5.6 against F2
+        // 6.2); tiny convs (2→2 on 4×4: 0.2 µs against F2 0.3) stay direct and need no
+        // Winograd scratch.
+        for hw in [8, 12] {
+            let (a, why) = choose_conv_algo_why(&p(64, hw, 3, 1), AlgoRequest::Auto);
+            assert_eq!(a, ConvAlgo::Direct);
+            assert!(why.contains("channels in the lanes"), "{why}");
+        }
+        for (c, hw) in [(1, 4), (2, 4), (2, 8), (4, 6)] {
+            assert_eq!(
+                choose_conv_algo(&p(c, hw, 3, 1), AlgoRequest::Auto),
+                ConvAlgo::Direct,
+                "{c}x{hw}"
+            );
+        }
         assert_eq!(
             choose_conv_algo(&p(32, 8, 3, 1), AlgoRequest::Auto),
             ConvAlgo::Direct
