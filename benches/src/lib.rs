@@ -1,5 +1,6 @@
 //! The shipped specs compiled by build.rs (`resnet8`, `resnet18`, `demo`), for benches/models.rs,
-//! the one-conv models of the ONNX Runtime comparison (`conv_c1`..`conv_c5`) and the export of a
+//! the one-conv models of the ONNX Runtime comparison (`conv_c1`..`conv_c5`, and
+//! `conv_c1_pattern`..`conv_c3_pattern`) and the export of a
 //! lowered graph for it ([`onnx_twin`], used by `src/bin/ort_twin.rs`); the criterion benches
 //! themselves live in benches/ (`cargo bench -p neulens-benches`).
 
@@ -55,4 +56,22 @@ pub mod conv_c5 {
 /// issue 5 comparison (`compare/specs/resnet18_pruned.yaml`).
 pub mod resnet18_pruned {
     neulens::include_model!("resnet18_pruned");
+}
+
+/// Issue 5: shape C1 (64×56×56 → 64) pattern-pruned (8 patterns, connectivity 0.5), on the
+/// pattern-sparse kernel (`compare/specs/conv_c1_pattern.yaml`).
+pub mod conv_c1_pattern {
+    neulens::include_model!("conv_c1_pattern");
+}
+
+/// Issue 5: shape C2 (128×28×28 → 128) pattern-pruned (8 patterns, connectivity 0.5), on the
+/// pattern-sparse kernel (`compare/specs/conv_c2_pattern.yaml`).
+pub mod conv_c2_pattern {
+    neulens::include_model!("conv_c2_pattern");
+}
+
+/// Issue 5: shape C3 (256×14×14 → 256) pattern-pruned (8 patterns, connectivity 0.5), on the
+/// pattern-sparse kernel (`compare/specs/conv_c3_pattern.yaml`).
+pub mod conv_c3_pattern {
+    neulens::include_model!("conv_c3_pattern");
 }
