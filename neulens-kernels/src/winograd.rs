@@ -3,8 +3,11 @@
 //!
 //! Data flow per block of `NB` output tiles (an m×m output tile reads an (m+2)×(m+2) input tile):
 //! 1. input transform `Bᵀ d B` of every tile of the block and every input channel into
-//!    `V[position][c_in][NB]` (tiles contiguous, so vector lanes hold tiles; zero padding and
-//!    out-of-image tiles are handled while gathering);
+//!    `V[position][c_in][NB]` (tiles contiguous, so vector lanes hold tiles). F(2,3) and F(4,3)
+//!    gather the lanes of each run of tiles in one tile row as whole vectors, deinterleaving
+//!    loads from a zero-padded copy of the block's rows ([`gather_row`], runs joined with
+//!    [`Simd::splice`]); F(6,3), and maps too narrow for long runs, gather lane by lane, with
+//!    zero padding and out-of-image tiles handled there;
 //! 2. per block of [`MR`] output channels: for each transform position a GEMM
 //!    `U[position] (MR × c_in) · V[position] (c_in × NB)` into `M[position][MR][NB]`, then the
 //!    output transform `Aᵀ M A` with bias and activation fused, writing only valid pixels.
@@ -13,6 +16,7 @@
 //! so the GEMM microkernel reads consecutive broadcasts. All temporaries live in the caller's
 //! scratch ([`scratch_len`]): one tile block of `V`, one `M` and two small staging areas.
 
+use crate::common::{fill_row, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Act, Isa, KernelError};
@@ -116,10 +120,78 @@ pub const fn packed_weight_len(p: &ConvParams, t: WinogradTile) -> usize {
 }
 
 /// f32 of scratch [`winograd_conv2d`] needs: one block of `V` (positions × c_in × NB), one of `M`
-/// (positions × MR × NB) and two staging areas of 64 × 16.
+/// (positions × MR × NB), two staging areas of 64 × 16 and, for F(2,3) and F(4,3), the
+/// zero-padded rows of one channel that the vector gather reads ([`gather_plane`]).
 pub const fn scratch_len(p: &ConvParams, t: WinogradTile) -> usize {
     let nb = tiles_per_block(p, t);
-    t.positions() * (p.c_in + MR) * nb + 2 * STAGE
+    let (wp, rows) = gather_plane(p, t);
+    let plane = if vector_gather(t.m()) { wp * rows } else { 0 };
+    t.positions() * (p.c_in + MR) * nb + 2 * STAGE + plane
+}
+
+/// Whether the input transform gathers whole vectors: with `m` a power of two (F2, F4) the
+/// lanes of one tile row, `m` columns apart, are a deinterleave of consecutive loads
+/// ([`gather_row`]). F(6,3) gathers lane by lane.
+const fn vector_gather(m: usize) -> bool {
+    m == 2 || m == 4
+}
+
+/// The zero-padded copy of one channel's input rows that a tile block reads, for the vector
+/// gather: (row length, rows). Plane column `NB_ALIGN · m + c` holds padded column `c` (input
+/// column `c - pad_left`, zero outside the image): the left margin lets a run of tiles that
+/// starts at lane `k0` be gathered from `k0` tiles before its first one, and the right end
+/// covers the loads of a run that starts at the last tile (`(NB_ALIGN + 1) · m` columns on).
+/// Rows: the tile rows a block of `tiles_per_block` tiles spans, `m` rows each, plus 2.
+const fn gather_plane(p: &ConvParams, t: WinogradTile) -> (usize, usize) {
+    let (_, tw) = tiles(p, t);
+    let tw = if tw == 0 { 1 } else { tw };
+    let m = t.m();
+    let nb = tiles_per_block(p, t);
+    ((2 * NB_ALIGN + tw + 1) * m, ((nb - 1) / tw + 2) * m + 2)
+}
+
+/// Columns `4k`, `4k + 2` and `4k + 1`, `4k + 3` of the `4 LANES` floats at `s`.
+///
+/// # Safety
+/// `s` valid for `4 LANES` reads; `V`'s ISA available.
+#[inline(always)]
+unsafe fn quad<V: Simd>(s: *const f32) -> ((V, V), (V, V)) {
+    let l = V::LANES;
+    // SAFETY: four loads of `l` floats from `s`.
+    unsafe {
+        let (e01, o01) = V::deinterleave(V::load(s), V::load(s.add(l)));
+        let (e23, o23) = V::deinterleave(V::load(s.add(2 * l)), V::load(s.add(3 * l)));
+        (V::deinterleave(e01, e23), V::deinterleave(o01, o23))
+    }
+}
+
+/// One row of `T = m + 2` transform inputs for `LANES` consecutive tiles of one tile row
+/// (`m` = 2 or 4): lane `k`, element `j` is `s[m k + j]`. F(2,3): a deinterleave of two loads
+/// gives columns `2k`, `2k + 1`, and of two loads 2 on, `2k + 2`, `2k + 3`. F(4,3): two
+/// levels of deinterleave of four loads give `4k .. 4k + 3`, and of four loads 4 on, `4k + 4`,
+/// `4k + 5` (the compiler drops the unused halves).
+///
+/// # Safety
+/// `s` valid for `m · (LANES + 1)` reads; `M` is 2 or 4 and `T == M + 2`; `V`'s ISA available.
+#[inline(always)]
+unsafe fn gather_row<V: Simd, const T: usize, const M: usize>(s: *const f32) -> [V; T] {
+    let l = V::LANES;
+    // SAFETY: the loads read `s[0 .. m (l + 1))` (F4: 4 l floats from 0 and from 4).
+    unsafe {
+        let mut out = [V::zero(); T];
+        if M == 2 {
+            let (c0, c1) = V::deinterleave(V::load(s), V::load(s.add(l)));
+            let (c2, c3) = V::deinterleave(V::load(s.add(2)), V::load(s.add(2 + l)));
+            let c = [c0, c1, c2, c3];
+            out[..T.min(4)].copy_from_slice(&c[..T.min(4)]);
+        } else {
+            let ((c0, c2), (c1, c3)) = quad::<V>(s);
+            let ((c4, _), (c5, _)) = quad::<V>(s.add(4));
+            let c = [c0, c1, c2, c3, c4, c5];
+            out[..T.min(6)].copy_from_slice(&c[..T.min(6)]);
+        }
+        out
+    }
 }
 
 /// Multiplies in the transformed domain (the GEMMs), counting whole tiles:
@@ -652,17 +724,64 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
         let mbuf = vbuf.add(np * c_in * nb);
         let stage_in = mbuf.add(np * MR * nb);
         let stage_out = stage_in.add(STAGE);
+        let plane = stage_out.add(STAGE);
+        let (wp, _) = gather_plane(p, t);
+        let margin = NB_ALIGN * M;
+        // Lanes `m` columns apart are gathered as whole vectors (F2, F4) when the runs of one
+        // tile row are long enough to pay for the deinterleaves (at least half a vector).
+        let vec_gather = vector_gather(M) && l > 1 && 3 * tw >= l;
         let mut t0 = first;
         while t0 < ntiles {
             let bt_n = core::cmp::min(nb, ntiles - t0);
             // GEMM width: the block's tiles rounded up to whole vectors (nb is a multiple of 16).
             let width = bt_n.div_ceil(l) * l;
+            // The tile rows the block's lanes span (lanes past the block's tiles included).
+            let ty_a = t0 / tw;
+            let prows = ((t0 + width - 1) / tw - ty_a + 1) * M + 2;
             // 1. Input transform, `l` tiles at a time (one per lane).
             for ic in 0..c_in {
                 let src = input.add(ic * plane_in);
+                if vec_gather {
+                    // The block's rows of this channel, zero-padded (margins and rows outside
+                    // the image are zero; see `gather_plane`).
+                    for r in 0..prows {
+                        let row = plane.add(r * wp);
+                        let y = (ty_a * M + r) as isize - p.pad_top as isize;
+                        if y < 0 || y as usize >= p.h_in {
+                            zero_row::<V>(wp, row);
+                            continue;
+                        }
+                        let lo = core::cmp::min(margin + p.pad_left, wp);
+                        let hi = core::cmp::max(core::cmp::min(lo + p.w_in, wp), lo);
+                        fill_row::<V>(row, wp, lo, hi, src.add(y as usize * p.w_in), 1);
+                    }
+                }
                 let mut g = 0;
                 while g < width {
-                    for lane in 0..l {
+                    let mut d = [[V::zero(); T]; T];
+                    if vec_gather {
+                        // Per run of lanes in one tile row: gather as if lane 0 were `k0`
+                        // tiles before the run's first, and keep lanes `k0..` of it.
+                        let mut k0 = 0;
+                        while k0 < l {
+                            let tile = t0 + g + k0;
+                            let (ty, tx) = (tile / tw, tile % tw);
+                            let n = core::cmp::min(tw - tx, l - k0);
+                            let base = plane.add((ty - ty_a) * M * wp + margin + tx * M - k0 * M);
+                            for i in 0..T {
+                                let row = gather_row::<V, T, M>(base.add(i * wp));
+                                for j in 0..T {
+                                    d[i][j] = if k0 == 0 {
+                                        row[j]
+                                    } else {
+                                        V::splice(d[i][j], row[j], k0)
+                                    };
+                                }
+                            }
+                            k0 += n;
+                        }
+                    }
+                    for lane in 0..if vec_gather { 0 } else { l } {
                         let tile = t0 + g + lane;
                         let base = stage_in.add(lane);
                         if tile >= t0 + bt_n {
@@ -703,10 +822,11 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
                             }
                         }
                     }
-                    let mut d = [[V::zero(); T]; T];
-                    for i in 0..T {
-                        for j in 0..T {
-                            d[i][j] = V::load(stage_in.add((i * T + j) * l));
+                    if !vec_gather {
+                        for i in 0..T {
+                            for j in 0..T {
+                                d[i][j] = V::load(stage_in.add((i * T + j) * l));
+                            }
                         }
                     }
                     // Columns (Bᵀ d), then rows ((Bᵀ d) B).

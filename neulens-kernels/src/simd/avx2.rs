@@ -85,6 +85,17 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
+        // Lane i of the mask is all ones (take `hi`) iff i >= k.
+        const SPLICE: [i32; 16] = [0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1];
+        // SAFETY: `8 - k .. 16 - k` lies inside the table for `k <= 8` (the caller's contract);
+        // the caller guarantees AVX2 support.
+        unsafe {
+            let m = _mm256_loadu_si256(SPLICE.as_ptr().add(8 - k).cast());
+            Self(_mm256_blendv_ps(lo.0, hi.0, _mm256_castsi256_ps(m)))
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 8];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX2 and FMA support.

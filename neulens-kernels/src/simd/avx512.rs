@@ -102,6 +102,17 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
+    unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
+        // SAFETY: the caller guarantees AVX-512F support; a set mask bit takes `hi`'s lane.
+        unsafe {
+            Self(_mm512_mask_blend_ps(
+                (0xffffu32 << k) as __mmask16,
+                lo.0,
+                hi.0,
+            ))
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 16];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees AVX-512F support.

@@ -161,6 +161,23 @@ pub trait Simd: Copy {
             (Self::load(e.as_ptr()), Self::load(o.as_ptr()))
         }
     }
+    /// Lanes `[0, k)` of `lo` and lanes `[k, LANES)` of `hi` (`k <= LANES`): a blend at a lane
+    /// boundary, e.g. two runs of tiles gathered separately into one vector.
+    ///
+    /// # Safety
+    /// The CPU supports this ISA.
+    #[inline(always)]
+    unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
+        let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
+        debug_assert!(Self::LANES <= 16 && k <= Self::LANES);
+        // SAFETY: `a` and `b` hold at least LANES floats.
+        unsafe {
+            lo.store(a.as_mut_ptr());
+            hi.store(b.as_mut_ptr());
+            a[k..Self::LANES].copy_from_slice(&b[k..Self::LANES]);
+            Self::load(a.as_ptr())
+        }
+    }
     /// Sum of all lanes.
     ///
     /// # Safety

@@ -68,6 +68,17 @@ impl Simd for Neon {
         unsafe { (Self(vuzp1q_f32(a.0, b.0)), Self(vuzp2q_f32(a.0, b.0))) }
     }
     #[inline(always)]
+    unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
+        // Lane i of the mask is all ones (take `hi`) iff i >= k.
+        const SPLICE: [u32; 8] = [0, 0, 0, 0, u32::MAX, u32::MAX, u32::MAX, u32::MAX];
+        // SAFETY: `4 - k .. 8 - k` lies inside the table for `k <= 4` (the caller's contract);
+        // NEON is baseline on aarch64.
+        unsafe {
+            let m = vld1q_u32(SPLICE.as_ptr().add(4 - k));
+            Self(vbslq_f32(m, hi.0, lo.0))
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         // SAFETY: NEON is baseline on aarch64.
         unsafe { vaddvq_f32(self.0) }

@@ -70,6 +70,17 @@ impl Simd for Sse2 {
         }
     }
     #[inline(always)]
+    unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
+        // Lane i of the mask is all ones (take `hi`) iff i >= k.
+        const SPLICE: [i32; 8] = [0, 0, 0, 0, -1, -1, -1, -1];
+        // SAFETY: `4 - k .. 8 - k` lies inside the table for `k <= 4` (the caller's contract);
+        // SSE2 is x86-64 baseline.
+        unsafe {
+            let m = _mm_castsi128_ps(_mm_loadu_si128(SPLICE.as_ptr().add(4 - k).cast()));
+            Self(_mm_or_ps(_mm_and_ps(m, hi.0), _mm_andnot_ps(m, lo.0)))
+        }
+    }
+    #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
         let mut t = [0.0f32; 4];
         // SAFETY: `t` holds exactly LANES f32s; the caller guarantees SSE2 support.
