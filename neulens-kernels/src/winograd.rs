@@ -5,7 +5,7 @@
 //! 1. input transform `Bᵀ d B` of every tile of the block and every input channel into
 //!    `V[position][c_in][NB]` (tiles contiguous, so vector lanes hold tiles). F(2,3) and F(4,3)
 //!    gather the lanes of each run of tiles in one tile row as whole vectors, deinterleaving
-//!    loads from a zero-padded copy of the block's rows ([`gather_row`], runs joined with
+//!    loads from a zero-padded copy of the block's rows (`gather_row`, runs joined with
 //!    [`Simd::splice`]); F(6,3), and maps too narrow for long runs, gather lane by lane, with
 //!    zero padding and out-of-image tiles handled there;
 //! 2. per block of [`MR`] output channels: for each transform position a GEMM
@@ -121,7 +121,7 @@ pub const fn packed_weight_len(p: &ConvParams, t: WinogradTile) -> usize {
 
 /// f32 of scratch [`winograd_conv2d`] needs: one block of `V` (positions × c_in × NB), one of `M`
 /// (positions × MR × NB), two staging areas of 64 × 16 and, for F(2,3) and F(4,3), the
-/// zero-padded rows of one channel that the vector gather reads ([`gather_plane`]).
+/// zero-padded rows of one channel that the vector gather reads (`gather_plane`).
 pub const fn scratch_len(p: &ConvParams, t: WinogradTile) -> usize {
     let nb = tiles_per_block(p, t);
     let (wp, rows) = gather_plane(p, t);
