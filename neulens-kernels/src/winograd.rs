@@ -165,6 +165,34 @@ unsafe fn quad<V: Simd>(s: *const f32) -> ((V, V), (V, V)) {
     }
 }
 
+/// Stores `M` vectors (element `j` of every lane's tile row, `M` = 2 or 4) interleaved: the
+/// `M · LANES` floats at `d` hold lane `k`'s `M` elements at `M k .. M k + M` (the tiles' row
+/// as it lies in the output). F(4,3): two levels of interleave.
+///
+/// # Safety
+/// `d` valid for `M · LANES` writes; `M` is 2 or 4; `V`'s ISA available.
+#[inline(always)]
+unsafe fn interleave_row<V: Simd, const M: usize>(v: &[V; M], d: *mut f32) {
+    let l = V::LANES;
+    // SAFETY: `M` stores of `l` floats from `d`.
+    unsafe {
+        if M == 2 {
+            let (a, b) = V::interleave(v[0], v[1 % M]);
+            a.store(d);
+            b.store(d.add(l));
+        } else {
+            let (p0, p1) = V::interleave(v[0], v[2 % M]);
+            let (q0, q1) = V::interleave(v[1 % M], v[3 % M]);
+            let (r0, r1) = V::interleave(p0, q0);
+            let (r2, r3) = V::interleave(p1, q1);
+            r0.store(d);
+            r1.store(d.add(l));
+            r2.store(d.add(2 * l));
+            r3.store(d.add(3 * l));
+        }
+    }
+}
+
 /// One row of `T = m + 2` transform inputs for `LANES` consecutive tiles of one tile row
 /// (`m` = 2 or 4): lane `k`, element `j` is `s[m k + j]`. F(2,3): a deinterleave of two loads
 /// gives columns `2k`, `2k + 1`, and of two loads 2 on, `2k + 2`, `2k + 3`. F(4,3): two
@@ -743,17 +771,24 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
                 let src = input.add(ic * plane_in);
                 if vec_gather {
                     // The block's rows of this channel, zero-padded (margins and rows outside
-                    // the image are zero; see `gather_plane`).
+                    // the image are zero; see `gather_plane`). The zeros are the same for
+                    // every channel: after the first, only the image columns are copied.
+                    let lo = core::cmp::min(margin + p.pad_left, wp);
+                    let hi = core::cmp::max(core::cmp::min(lo + p.w_in, wp), lo);
                     for r in 0..prows {
                         let row = plane.add(r * wp);
                         let y = (ty_a * M + r) as isize - p.pad_top as isize;
-                        if y < 0 || y as usize >= p.h_in {
-                            zero_row::<V>(wp, row);
-                            continue;
+                        let inside = y >= 0 && (y as usize) < p.h_in;
+                        let srow = src.add(if inside { y as usize * p.w_in } else { 0 });
+                        if ic == 0 {
+                            if inside {
+                                fill_row::<V>(row, wp, lo, hi, srow, 1);
+                            } else {
+                                zero_row::<V>(wp, row);
+                            }
+                        } else if inside {
+                            fill_row::<V>(row.add(lo), hi - lo, 0, hi - lo, srow, 1);
                         }
-                        let lo = core::cmp::min(margin + p.pad_left, wp);
-                        let hi = core::cmp::max(core::cmp::min(lo + p.w_in, wp), lo);
-                        fill_row::<V>(row, wp, lo, hi, src.add(y as usize * p.w_in), 1);
                     }
                 }
                 let mut g = 0;
@@ -887,13 +922,40 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
                                 row[j] = cols[j][i];
                             }
                             let y = X::at::<V>(&row);
+                            if vec_gather {
+                                // Row `i` of every lane's tile, interleaved: lane `k`'s `m`
+                                // pixels at `m k` (see `interleave_row`).
+                                let mut v = [V::zero(); M];
+                                for j in 0..M {
+                                    v[j] = act_v::<V>(p.act, V::add(y[j], b));
+                                }
+                                interleave_row::<V, M>(&v, stage_out.add(i * M * l));
+                                continue;
+                            }
                             for j in 0..M {
                                 act_v::<V>(p.act, V::add(y[j], b))
                                     .store(stage_out.add((i * M + j) * l));
                             }
                         }
                         let lanes = core::cmp::min(l, bt_n.saturating_sub(g));
-                        for lane in 0..lanes {
+                        // Runs of lanes in one tile row: each output row of a run is one
+                        // contiguous copy (clipped at the right edge and the bottom).
+                        let mut k0 = 0;
+                        while vec_gather && k0 < lanes {
+                            let tile = t0 + g + k0;
+                            let (ty, tx) = (tile / tw, tile % tw);
+                            let n = core::cmp::min(tw - tx, lanes - k0);
+                            let (oy0, ox0) = (ty * M, tx * M);
+                            let hh = core::cmp::min(M, p.h_out - oy0);
+                            let cnt = core::cmp::min(n * M, p.w_out - ox0);
+                            for i in 0..hh {
+                                let orow = dst.add((oy0 + i) * p.w_out + ox0);
+                                let srow = stage_out.add(i * M * l + k0 * M);
+                                fill_row::<V>(orow, cnt, 0, cnt, srow, 1);
+                            }
+                            k0 += n;
+                        }
+                        for lane in 0..if vec_gather { 0 } else { lanes } {
                             let tile = t0 + g + lane;
                             let (ty, tx) = (tile / tw, tile % tw);
                             let (oy0, ox0) = (ty * M, tx * M);

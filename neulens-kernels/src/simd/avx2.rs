@@ -85,6 +85,20 @@ impl Simd for Avx2 {
         }
     }
     #[inline(always)]
+    unsafe fn interleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX2 support. Within each 128-bit half the unpacks give
+        // [a0 b0 a1 b1 | a4 b4 a5 b5] and [a2 b2 a3 b3 | a6 b6 a7 b7]; the lane permutes pair
+        // the low halves and the high halves.
+        unsafe {
+            let l = _mm256_unpacklo_ps(a.0, b.0);
+            let h = _mm256_unpackhi_ps(a.0, b.0);
+            (
+                Self(_mm256_permute2f128_ps::<0x20>(l, h)),
+                Self(_mm256_permute2f128_ps::<0x31>(l, h)),
+            )
+        }
+    }
+    #[inline(always)]
     unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
         // Lane i of the mask is all ones (take `hi`) iff i >= k.
         const SPLICE: [i32; 16] = [0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1];

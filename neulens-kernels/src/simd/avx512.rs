@@ -102,6 +102,19 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
+    unsafe fn interleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX-512F support.
+        unsafe {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            (
+                Self(_mm512_permutex2var_ps(a.0, lo, b.0)),
+                Self(_mm512_permutex2var_ps(a.0, hi, b.0)),
+            )
+        }
+    }
+    #[inline(always)]
     unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
         // SAFETY: the caller guarantees AVX-512F support; a set mask bit takes `hi`'s lane.
         unsafe {

@@ -161,6 +161,29 @@ pub trait Simd: Copy {
             (Self::load(e.as_ptr()), Self::load(o.as_ptr()))
         }
     }
+    /// The inverse of [`deinterleave`](Simd::deinterleave): the `2 * LANES` floats
+    /// `[a0, b0, a1, b1, …]` as two vectors, the first `LANES` of them then the rest.
+    ///
+    /// # Safety
+    /// The CPU supports this ISA.
+    #[inline(always)]
+    unsafe fn interleave(a: Self, b: Self) -> (Self, Self) {
+        let (mut x, mut y, mut t) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 32]);
+        debug_assert!(Self::LANES <= 16);
+        // SAFETY: `x` and `y` hold LANES floats, `t` 2 × LANES.
+        unsafe {
+            a.store(x.as_mut_ptr());
+            b.store(y.as_mut_ptr());
+            for i in 0..Self::LANES {
+                t[2 * i] = x[i];
+                t[2 * i + 1] = y[i];
+            }
+            (
+                Self::load(t.as_ptr()),
+                Self::load(t.as_ptr().add(Self::LANES)),
+            )
+        }
+    }
     /// Lanes `[0, k)` of `lo` and lanes `[k, LANES)` of `hi` (`k <= LANES`): a blend at a lane
     /// boundary, e.g. two runs of tiles gathered separately into one vector.
     ///

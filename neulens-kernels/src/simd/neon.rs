@@ -68,6 +68,11 @@ impl Simd for Neon {
         unsafe { (Self(vuzp1q_f32(a.0, b.0)), Self(vuzp2q_f32(a.0, b.0))) }
     }
     #[inline(always)]
+    unsafe fn interleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: NEON is baseline on aarch64.
+        unsafe { (Self(vzip1q_f32(a.0, b.0)), Self(vzip2q_f32(a.0, b.0))) }
+    }
+    #[inline(always)]
     unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
         // Lane i of the mask is all ones (take `hi`) iff i >= k.
         const SPLICE: [u32; 8] = [0, 0, 0, 0, u32::MAX, u32::MAX, u32::MAX, u32::MAX];

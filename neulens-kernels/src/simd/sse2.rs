@@ -70,6 +70,16 @@ impl Simd for Sse2 {
         }
     }
     #[inline(always)]
+    unsafe fn interleave(a: Self, b: Self) -> (Self, Self) {
+        // SAFETY: SSE2 is x86-64 baseline.
+        unsafe {
+            (
+                Self(_mm_unpacklo_ps(a.0, b.0)),
+                Self(_mm_unpackhi_ps(a.0, b.0)),
+            )
+        }
+    }
+    #[inline(always)]
     unsafe fn splice(lo: Self, hi: Self, k: usize) -> Self {
         // Lane i of the mask is all ones (take `hi`) iff i >= k.
         const SPLICE: [i32; 8] = [0, 0, 0, 0, -1, -1, -1, -1];
