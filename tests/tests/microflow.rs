@@ -252,9 +252,7 @@ fn threads_give_the_same_result_as_one_thread() {
             let r = (a.infer_pool)(&input, &mut arena, &mut out, Policy::Gate, &pool).unwrap();
             assert_eq!(r, wr, "{} on a pool of {threads}", m.name);
             assert!(
-                out.iter()
-                    .zip(&want)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                common::same_bits(&out, &want),
                 "{} on a pool of {threads}: outputs differ",
                 m.name
             );
@@ -263,9 +261,7 @@ fn threads_give_the_same_result_as_one_thread() {
             let r = (a.infer_threads)(&input, &mut arena, &mut out, Policy::Gate, threads).unwrap();
             assert_eq!(r, wr, "{} with {threads} threads", m.name);
             assert!(
-                out.iter()
-                    .zip(&want)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                common::same_bits(&out, &want),
                 "{} with {threads} threads: outputs differ",
                 m.name
             );

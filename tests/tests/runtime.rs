@@ -99,11 +99,7 @@ fn wrong_lengths_are_errors_not_panics() {
             (m.infer)(&input, &mut long_arena, &mut out2),
             Ok(()),
         );
-        if out
-            .iter()
-            .zip(&out2)
-            .any(|(a, b)| a.to_bits() != b.to_bits())
-        {
+        if !common::same_bits(&out, &out2) {
             failures.push(format!(
                 "{}: a longer (NaN-filled) arena changed the output",
                 m.name
@@ -251,11 +247,7 @@ fn threads_give_the_single_thread_result_bit_for_bit() {
             let mut arena = vec![f32::NAN; need];
             let mut got = vec![f32::NAN; m.output_len];
             (m.infer_pool)(&input, &mut arena, &mut got, pool).expect("lengths are right");
-            if got
-                .iter()
-                .zip(&want)
-                .any(|(a, b)| a.to_bits() != b.to_bits())
-            {
+            if !common::same_bits(&got, &want) {
                 failures.push(format!(
                     "{} on a pool of {} differs from infer",
                     m.name,
@@ -272,11 +264,7 @@ fn threads_give_the_single_thread_result_bit_for_bit() {
             let mut arena = vec![f32::NAN; need];
             let mut got = vec![f32::NAN; m.output_len];
             (m.infer_threads)(&input, &mut arena, &mut got, threads).expect("lengths are right");
-            if got
-                .iter()
-                .zip(&want)
-                .any(|(a, b)| a.to_bits() != b.to_bits())
-            {
+            if !common::same_bits(&got, &want) {
                 failures.push(format!(
                     "{} on {threads} threads differs from infer",
                     m.name

@@ -1016,13 +1016,7 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             policy: ::neulens::Policy,
             threads: usize,
         ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
-            let need = adaptive_arena_len(threads);
-            if arena.len() < need {
-                return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
-            }
-            // SAFETY: lengths checked above (worker regions `0..threads`); the three borrows
-            // are disjoint.
-            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, ::neulens::microflow::Exec::Threads(threads)) })
+            __adaptive_checked(input, arena, output, policy, ::neulens::microflow::Exec::Threads(threads))
         }
 
         /// `infer_adaptive_threads` on the threads of `pool` (started once, reused by every
@@ -1035,13 +1029,24 @@ fn adaptive_items(ap: &AdaptivePlan) -> TokenStream {
             policy: ::neulens::Policy,
             pool: &::neulens::parallel::Pool,
         ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
-            let need = adaptive_arena_len(pool.workers());
+            __adaptive_checked(input, arena, output, policy, ::neulens::microflow::Exec::Pool(pool))
+        }
+
+        /// `__adaptive` on `exec`'s workers after checking the arena holds their regions.
+        fn __adaptive_checked(
+            input: &[f32; INPUT_LEN],
+            arena: &mut [f32],
+            output: &mut [f32; OUTPUT_LEN],
+            policy: ::neulens::Policy,
+            exec: ::neulens::microflow::Exec<'_>,
+        ) -> Result<::neulens::TileReport<TILES>, ::neulens::Error> {
+            let need = adaptive_arena_len(exec.workers());
             if arena.len() < need {
                 return Err(::neulens::Error::ArenaLength { expected: need, found: arena.len() });
             }
-            // SAFETY: lengths checked above (worker regions `0..pool.workers()`); the three
+            // SAFETY: lengths checked above (worker regions `0..exec.workers()`); the three
             // borrows are disjoint.
-            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, ::neulens::microflow::Exec::Pool(pool)) })
+            Ok(unsafe { __adaptive(input.as_ptr(), arena.as_mut_ptr(), output.as_mut_ptr(), policy, exec) })
         }
 
         /// `infer_adaptive` over slices (errors instead of compile-time sizes).

@@ -22,6 +22,12 @@ pub fn input(n: usize, salt: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Whether two outputs are equal bit for bit (same length, every float the same bits; NaNs
+/// compare by their bits too).
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// A fresh, empty directory under the system temp dir (unique per process, tag and call).
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
