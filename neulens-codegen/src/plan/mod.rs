@@ -321,8 +321,10 @@ impl Plan {
 ///
 /// When the plan exceeds the arena budget, the model is planned again with the direct kernels'
 /// least scratch ([`ConvParams::min_scratch_len`]: input-channel blocks instead of all
-/// channels at once), then also without automatic Winograd (its scratch is large). If the last
-/// attempt fails too, its error (the smallest arena) is the one reported.
+/// channels at once), then with its automatic Winograd layers (whose scratch is large) turned
+/// direct one at a time, largest Winograd scratch first, until the plan fits: the layers that
+/// fit keep Winograd. If the last attempt fails too, its error (the smallest arena) is the one
+/// reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     let mut blob = Blob::default();
     let mut p = plan_shared(g, &mut blob)?;
@@ -333,11 +335,9 @@ pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
 /// How much scratch memory a plan may spend on speed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Scratch {
-    /// The direct kernels' fast banding (`scratch_len`), Winograd where the cost model picks it.
+    /// The direct kernels' fast banding (`scratch_len`).
     Fast,
-    /// The direct kernels' least scratch, Winograd where the cost model picks it.
-    LeastDirect,
-    /// The least scratch and no automatic Winograd.
+    /// The direct kernels' least scratch.
     Least,
 }
 
@@ -345,9 +345,31 @@ enum Scratch {
 /// empty; the offsets in its kernels point into `blob`).
 pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
     let mark = blob.data.len();
-    let mut r = plan_with(g, Scratch::Fast, blob);
-    for mode in [Scratch::LeastDirect, Scratch::Least] {
-        if r.is_ok() || g.arena_budget.is_none() {
+    let mut demoted = Vec::new();
+    let mut r = plan_with(g, Scratch::Fast, &demoted, blob);
+    if g.arena_budget.is_none() {
+        return r;
+    }
+    // The automatic Winograd layers, largest scratch first: the order they are turned direct in.
+    let mut wino: Vec<(usize, usize)> = conv_algos(g, &[])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match (&g.nodes[i].op, a) {
+            (Op::Conv(c), Some((ConvAlgo::Winograd(t), _))) if c.algo == AlgoRequest::Auto => {
+                Some((i, winograd::scratch_len(&conv_params(g, i, c), *t)))
+            }
+            _ => None,
+        })
+        .collect();
+    wino.sort_by_key(|&(i, len)| (std::cmp::Reverse(len), i));
+    let mut next = wino.into_iter().map(|(i, _)| i);
+    let mut mode = Scratch::Fast;
+    while r.is_err() {
+        if mode == Scratch::Fast {
+            mode = Scratch::Least;
+        } else if let Some(i) = next.next() {
+            demoted.push(i);
+        } else {
             break;
         }
         // Tensors of the failed attempt stay in the blob only if also used by the retry.
@@ -357,17 +379,16 @@ pub fn plan_shared(g: &Graph, blob: &mut Blob) -> Result<Plan, Diagnostics> {
             !offs.is_empty()
         });
         blob.lens.retain(|&o, _| o < mark);
-        r = plan_with(g, mode, blob);
+        r = plan_with(g, mode, &demoted, blob);
     }
     r
 }
 
-fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnostics> {
-    let mut diags = Diagnostics::new();
+/// The algorithm of every conv, with the cost model's reason (`None` for other nodes). The
+/// automatic Winograd layers in `demoted` run direct: their scratch did not fit the budget.
+fn conv_algos(g: &Graph, demoted: &[usize]) -> Vec<Option<(ConvAlgo, String)>> {
     let weights = Weights::of_model(g);
-    // The algorithm of every conv (with the cost model's reason).
-    let algos: Vec<Option<(ConvAlgo, String)>> = g
-        .nodes
+    g.nodes
         .iter()
         .enumerate()
         .map(|(i, n)| match &n.op {
@@ -388,12 +409,17 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
                     None => why,
                 };
                 Some(match a {
-                    ConvAlgo::Winograd(_)
-                        if mode == Scratch::Least && c.algo == AlgoRequest::Auto =>
+                    ConvAlgo::Winograd(t)
+                        if demoted.contains(&i) && c.algo == AlgoRequest::Auto =>
                     {
                         (
                             ConvAlgo::Direct,
-                            "winograd scratch would exceed the arena budget".to_string(),
+                            format!(
+                                "winograd{} ({why}) turned direct: its scratch of {} bytes \
+                                 would exceed the arena budget",
+                                t.m(),
+                                winograd::scratch_len(&p, t) * 4
+                            ),
                         )
                     }
                     _ => (a, why),
@@ -401,7 +427,17 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
             }
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+fn plan_with(
+    g: &Graph,
+    mode: Scratch,
+    demoted: &[usize],
+    blob: &mut Blob,
+) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let algos = conv_algos(g, demoted);
     let fused = global_max_fusions(g, &algos);
     // Scratch memory per node (live only while the node runs), from the kernels' contracts.
     let mut scratch: Vec<usize> = g
@@ -413,7 +449,7 @@ fn plan_with(g: &Graph, mode: Scratch, blob: &mut Blob) -> Result<Plan, Diagnost
                 winograd::scratch_len(&conv_params(g, i, c), *t)
             }
             (Op::Conv(c), Some((ConvAlgo::Pattern, _))) => kpat::scratch_len(&conv_params(g, i, c)),
-            (Op::Conv(c), _) if mode != Scratch::Fast => conv_params(g, i, c).min_scratch_len(),
+            (Op::Conv(c), _) if mode == Scratch::Least => conv_params(g, i, c).min_scratch_len(),
             (Op::Conv(c), _) => conv_params(g, i, c).scratch_len(),
             _ => 0,
         })
@@ -1644,6 +1680,75 @@ mod tests {
         g.arena_budget = Some((compact_bytes as u64 - 1, Loc::UNKNOWN));
         let e = plan(&g).unwrap_err().to_string();
         assert!(e.contains(&format!("found {compact_bytes} bytes")), "{e}");
+    }
+
+    #[test]
+    fn a_tight_budget_turns_winograd_direct_one_layer_at_a_time() {
+        // Two convs the cost model puts on Winograd, with different scratch (the second has
+        // twice the input channels): a budget between "both Winograd" and "both direct" turns only the
+        // larger scratch direct.
+        let mut g = graph(vec![
+            input(Shape::new(64, 40, 40)),
+            node(
+                "small",
+                conv3(128, 64),
+                vec![0],
+                Shape::new(128, 40, 40),
+                Act::Relu,
+            ),
+            node(
+                "big",
+                conv3(128, 128),
+                vec![1],
+                Shape::new(128, 40, 40),
+                Act::Relu,
+            ),
+        ]);
+        let algos = conv_algos(&g, &[]);
+        let wino = |i: usize| match (&algos[i], &g.nodes[i].op) {
+            (Some((ConvAlgo::Winograd(t), _)), Op::Conv(c)) => {
+                winograd::scratch_len(&conv_params(&g, i, c), *t)
+            }
+            (a, _) => panic!("node {i} is not Winograd: {a:?}"),
+        };
+        let (small_scratch, big_scratch) = (wino(1), wino(2));
+        assert!(
+            big_scratch > small_scratch,
+            "{big_scratch} vs {small_scratch}"
+        );
+        let least = |demoted: &[usize]| {
+            plan_with(&g, Scratch::Least, demoted, &mut Blob::default())
+                .unwrap()
+                .arena_bytes()
+        };
+        let (both, one, none) = (least(&[]), least(&[2]), least(&[2, 1]));
+        assert!(both > one && one > none, "{both} > {one} > {none}");
+        let algo_of = |pl: &Plan, name: &str| {
+            let s = pl.steps.iter().find(|s| s.name == name).unwrap();
+            (s.algo, s.why.clone())
+        };
+
+        g.arena_budget = Some((one as u64, Loc::UNKNOWN));
+        let pl = plan(&g).unwrap();
+        assert_eq!(pl.arena_bytes(), one);
+        assert!(
+            algo_of(&pl, "small").0.starts_with("winograd"),
+            "{:?}",
+            algo_of(&pl, "small")
+        );
+        let (a, why) = algo_of(&pl, "big");
+        assert_eq!(a, "direct");
+        let bytes = format!(
+            "scratch of {} bytes would exceed the arena budget",
+            big_scratch * 4
+        );
+        assert!(why.contains(&bytes), "{why}");
+
+        g.arena_budget = Some((one as u64 - 1, Loc::UNKNOWN));
+        let pl = plan(&g).unwrap();
+        assert_eq!(pl.arena_bytes(), none);
+        assert_eq!(algo_of(&pl, "small").0, "direct");
+        assert_eq!(algo_of(&pl, "big").0, "direct");
     }
 
     #[test]
