@@ -20,7 +20,8 @@ Model (ns), each part a least-squares fit of relative error:
   direct (channels in the lanes): padded MACs × CVEC_MAC + CVEC_CALL
   direct (otherwise):             MACs × (DIRECT_MAC + border fraction × DIRECT_BORDER_MAC)
   Winograd F(m,3):                padded GEMM MACs × WINO_GEMM_MAC + transformed values ×
-                                  WINO_TRANSFORM[m] + U floats × blocks × WINO_WEIGHT + WINO_CALL
+                                  WINO_TRANSFORM[m] (WINO_TRANSFORM_VEC[m] where F2/F4 gather
+                                  whole vectors) + U floats × blocks × WINO_WEIGHT + WINO_CALL
 """
 import argparse
 
@@ -38,6 +39,15 @@ def cvec_applies(c, h):
     wq = h + 2
     computed = -(-(h * wq) // 48) * 48
     return 5 * h * h < 4 * computed
+
+
+def wino_features(f, k):
+    """(GEMM MACs, transformed values, U floats × blocks, gathered as vectors) of tile k from a
+    features line: four fields per tile, or three in files written before the vector gather
+    (gathered lane by lane)."""
+    per = 4 if len(f) >= 16 else 3
+    x = [float(v) for v in f[4 + per * k:4 + per * (k + 1)]]
+    return (x[0], x[1], x[2], bool(x[3]) if per == 4 else False)
 
 
 def read(tables, features, pads):
@@ -61,7 +71,7 @@ def read(tables, features, pads):
         shapes.append(dict(
             name=f[0] if f[0] and f[0] != "tiny" else f"{c}@{h}", c=c, h=h, macs=macs, border=1 - inner * inner,
             cvec=cvec_applies(c, h) and not pads,
-            wino=[tuple(float(x) for x in f[4 + 3 * k:7 + 3 * k]) for k in range(3)],
+            wino=[wino_features(f, k) for k in range(3)],
             us=[float(np.median([m[i][k] for m in meas])) for k in range(4)],
         ))
     return shapes
@@ -114,32 +124,38 @@ def main():
     if args.cvec:
         c = np.array([float(x) for x in args.cvec.split(",")])
         cres = np.array([(padded(sh) * c[0] + c[1]) / (sh["us"][0] * 1e3) - 1 for sh in cv])
+    # Winograd columns: GEMM MACs; transformed values of F2, F4, F6 gathered lane by lane; of F2,
+    # F4 gathered as vectors; U floats × blocks; calls.
     rows, times = [], []
     for sh in shapes:
         for k in range(3 if not sh.get("direct_only") else 0):
-            gemm, values, weights = sh["wino"][k]
+            gemm, values, weights, vec = sh["wino"][k]
             if gemm == 0 or not np.isfinite(sh["us"][k + 1]):
                 continue
-            r = [gemm, 0.0, 0.0, 0.0, weights, 1.0]
-            r[1 + k] = values
+            r = [gemm, 0.0, 0.0, 0.0, 0.0, 0.0, weights, 1.0]
+            r[(4 if vec else 1) + k] = values
             rows.append(r)
             times.append(sh["us"][k + 1] * 1e3)
-    w, wres = lsq(rows, times)
+    cols = np.array(rows).any(axis=0)  # a column no shape has (no vector gather measured)
+    w = np.zeros(len(cols))
+    w[cols], wres = lsq([np.array(r)[cols] for r in rows], times)
 
     def est(sh, k):
         if k == 0:
             if sh["cvec"]:
                 return padded(sh) * c[0] + c[1]
             return sh["macs"] * (d[0] + sh["border"] * d[1])
-        gemm, values, weights = sh["wino"][k - 1]
-        return np.inf if gemm == 0 else gemm * w[0] + values * w[k] + weights * w[4] + w[5]
+        gemm, values, weights, vec = sh["wino"][k - 1]
+        return np.inf if gemm == 0 else (
+            gemm * w[0] + values * w[(3 if vec else 0) + k] + weights * w[6] + w[7])
 
     print(f"COST_DIRECT_MAC {d[0]:.5f}  COST_DIRECT_BORDER_MAC {d[1]:.5f}"
           f"   (residuals {dres.min():+.0%} .. {dres.max():+.0%})")
     print(f"COST_CVEC_MAC {c[0]:.5f}  COST_CVEC_CALL {c[1]:.0f}"
           f"   (residuals {cres.min():+.0%} .. {cres.max():+.0%})")
     print(f"COST_WINO_GEMM_MAC {w[0]:.4f}  COST_WINO_TRANSFORM [{w[1]:.3f}, {w[2]:.3f}, "
-          f"{w[3]:.3f}]  COST_WINO_WEIGHT {w[4]:.4f}  COST_WINO_CALL {w[5]:.0f}"
+          f"{w[3]:.3f}]  COST_WINO_TRANSFORM_VEC [{w[4]:.3f}, {w[5]:.3f}]  "
+          f"COST_WINO_WEIGHT {w[6]:.4f}  COST_WINO_CALL {w[7]:.0f}"
           f"   (residuals {wres.min():+.0%} .. {wres.max():+.0%})")
     print()
     print("| shape | c | map | µs direct / F2 / F4 / F6 | fastest | pick | est. µs |")

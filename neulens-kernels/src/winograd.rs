@@ -136,6 +136,14 @@ const fn vector_gather(m: usize) -> bool {
     m == 2 || m == 4
 }
 
+/// Whether [`winograd_conv2d`] gathers and scatters the tiles of `p` as whole vectors on an ISA
+/// of `lanes` f32 lanes: F(2,3) and F(4,3), when a tile row holds at least a third of a vector
+/// (shorter runs need more joins than the vector loads save). Otherwise lane by lane. The cost
+/// model prices the two paths apart.
+pub const fn gathers_vectors(p: &ConvParams, t: WinogradTile, lanes: usize) -> bool {
+    vector_gather(t.m()) && lanes > 1 && 3 * p.w_out.div_ceil(t.m()) >= lanes
+}
+
 /// The zero-padded copy of one channel's input rows that a tile block reads, for the vector
 /// gather: (row length, rows). Plane column `NB_ALIGN · m + c` holds padded column `c` (input
 /// column `c - pad_left`, zero outside the image): the left margin lets a run of tiles that
@@ -756,8 +764,8 @@ unsafe fn run<V: Simd, X: Xf<T, M>, const T: usize, const M: usize>(
         let (wp, _) = gather_plane(p, t);
         let margin = NB_ALIGN * M;
         // Lanes `m` columns apart are gathered as whole vectors (F2, F4) when the runs of one
-        // tile row are long enough to pay for the deinterleaves (at least half a vector).
-        let vec_gather = vector_gather(M) && l > 1 && 3 * tw >= l;
+        // tile row are long enough to pay for the joins (at least a third of a vector).
+        let vec_gather = gathers_vectors(p, t, l);
         let mut t0 = first;
         while t0 < ntiles {
             let bt_n = core::cmp::min(nb, ntiles - t0);

@@ -142,7 +142,8 @@ fn main() {
     if std::env::args().any(|a| a == "features") {
         // The cost model's terms per shape (for refitting the constants): direct MACs, then per
         // tile F2/F4/F6 the padded GEMM MACs, transformed values, U floats × blocks (0 0 0 when
-        // the block does not fit the cache).
+        // the block does not fit the cache), and 1 when the tiles are gathered as whole vectors
+        // on AVX-512 (`winograd::gathers_vectors`: its own transform constant), else 0.
         for (name, p) in &shapes {
             let mut line = format!("{name};{};{};{}", p.c_in, p.h_out, p.macs());
             for t in WinogradTile::ALL {
@@ -159,7 +160,8 @@ fn main() {
                 } else {
                     (0, 0, 0)
                 };
-                line += &format!(";{};{};{}", f.0, f.1, f.2);
+                let vec = u8::from(wg::gathers_vectors(p, t, 16));
+                line += &format!(";{};{};{};{vec}", f.0, f.1, f.2);
             }
             println!("{line}");
         }

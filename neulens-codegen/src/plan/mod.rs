@@ -1089,9 +1089,20 @@ pub const COST_WINO_WEIGHT: f64 = 0.0856;
 /// ns per Winograd call (block setup, staging).
 pub const COST_WINO_CALL: f64 = 303.0;
 
-/// [`COST_WINO_TRANSFORM`] of tile size `t`.
-pub const fn wino_transform_cost(t: WinogradTile) -> f64 {
+/// ns per transformed value of F2 and F4 when the tiles are gathered and scattered as whole
+/// vectors (`winograd::gathers_vectors` with the 16 lanes of AVX-512, the ISA the constants are
+/// fitted on: a tile row of at least 6 tiles); [`COST_WINO_TRANSFORM`] otherwise.
+pub const COST_WINO_TRANSFORM_VEC: [f64; 2] = [0.192, 0.266];
+/// The lanes the cost model's constants were measured with (AVX-512).
+const COST_LANES: usize = 16;
+
+/// ns per transformed value of `p` with tile size `t`: [`COST_WINO_TRANSFORM_VEC`] where the
+/// kernel gathers whole vectors, else [`COST_WINO_TRANSFORM`].
+pub const fn wino_transform_cost(p: &ConvParams, t: WinogradTile) -> f64 {
+    let vec = winograd::gathers_vectors(p, t, COST_LANES);
     match t {
+        WinogradTile::F2 if vec => COST_WINO_TRANSFORM_VEC[0],
+        WinogradTile::F4 if vec => COST_WINO_TRANSFORM_VEC[1],
         WinogradTile::F2 => COST_WINO_TRANSFORM[0],
         WinogradTile::F4 => COST_WINO_TRANSFORM[1],
         WinogradTile::F6 => COST_WINO_TRANSFORM[2],
@@ -1147,7 +1158,7 @@ fn border_fraction(p: &ConvParams) -> f64 {
 
 /// Estimated ns of a conv with `algo` (see the constants above): direct
 /// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
-/// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × COST_WINO_TRANSFORM[t] +
+/// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × wino_transform_cost +
 /// U floats × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or infinite when a tile block of
 /// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
 pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
@@ -1165,7 +1176,7 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
             let values = tiles as f64 * pos * (p.c_in + p.c_out) as f64;
             let weights = winograd::packed_weight_len(p, t) as f64 * blocks as f64;
             gemm * COST_WINO_GEMM_MAC
-                + values * wino_transform_cost(t)
+                + values * wino_transform_cost(p, t)
                 + weights * COST_WINO_WEIGHT
                 + COST_WINO_CALL
         }
