@@ -232,8 +232,9 @@ fn entries_match_their_modules() {
 #[test]
 fn threads_give_the_single_thread_result_bit_for_bit() {
     // Every model (random specs included: direct, strided, grouped, 1x1, Winograd, pattern)
-    // on 1–3 workers (spawned per call, and a persistent pool) against `infer_slices`; the arena holds NaN so a worker that reads
-    // scratch it did not write, or writes outside its channels, shows up.
+    // on 1–3 workers (spawned per call, and a persistent pool) against `infer_slices`; the
+    // arena holds NaN so a worker that reads scratch it did not write, or writes outside its
+    // channels, shows up.
     let mut failures = Vec::new();
     let pools: Vec<Pool> = (1..=3).map(Pool::new).collect();
     for m in MODELS {
@@ -241,50 +242,49 @@ fn threads_give_the_single_thread_result_bit_for_bit() {
         let mut want = vec![0.0f32; m.output_len];
         let mut arena = vec![f32::NAN; m.arena_len];
         (m.infer)(&input, &mut arena, &mut want).expect("lengths are right");
-        for pool in &pools {
-            // The same on a persistent pool (its threads reused from model to model).
-            let need = (m.threads_arena_len)(pool.workers());
-            let mut arena = vec![f32::NAN; need];
-            let mut got = vec![f32::NAN; m.output_len];
-            (m.infer_pool)(&input, &mut arena, &mut got, pool).expect("lengths are right");
-            if !common::same_bits(&got, &want) {
-                failures.push(format!(
-                    "{} on a pool of {} differs from infer",
-                    m.name,
-                    pool.workers()
-                ));
-            }
-            if need > 0 && (m.infer_pool)(&input, &mut arena[..need - 1], &mut got, pool).is_ok() {
-                failures.push(format!("{}: short arena on a pool accepted", m.name));
-            }
-        }
-        for threads in 1..=3 {
-            let need = (m.threads_arena_len)(threads);
-            assert!(need >= m.arena_len, "{}: {need} < ARENA_LEN", m.name);
-            let mut arena = vec![f32::NAN; need];
-            let mut got = vec![f32::NAN; m.output_len];
-            (m.infer_threads)(&input, &mut arena, &mut got, threads).expect("lengths are right");
-            if !common::same_bits(&got, &want) {
-                failures.push(format!(
-                    "{} on {threads} threads differs from infer",
+        // One parallel entry point with `need` arena floats: the single-thread result bit for
+        // bit, and exactly `ArenaLength` on an arena one float short.
+        let mut check =
+            |on: String,
+             need: usize,
+             run: &mut dyn FnMut(&mut [f32], &mut [f32]) -> Result<(), Error>| {
+                assert!(
+                    need >= m.arena_len,
+                    "{} on {on}: {need} < ARENA_LEN",
                     m.name
-                ));
-            }
-            if need == 0 {
-                continue;
-            }
-            let short = (m.infer_threads)(&input, &mut arena[..need - 1], &mut got, threads);
-            if short
-                != Err(Error::ArenaLength {
+                );
+                let mut arena = vec![f32::NAN; need];
+                let mut got = vec![f32::NAN; m.output_len];
+                run(&mut arena, &mut got).expect("lengths are right");
+                if !common::same_bits(&got, &want) {
+                    failures.push(format!("{} on {on} differs from infer", m.name));
+                }
+                if need == 0 {
+                    return;
+                }
+                let short = run(&mut arena[..need - 1], &mut got);
+                let expected = Err(Error::ArenaLength {
                     expected: need,
                     found: need - 1,
-                })
-            {
-                failures.push(format!(
-                    "{}: short arena on {threads} threads: {short:?}",
-                    m.name
-                ));
-            }
+                });
+                if short != expected {
+                    failures.push(format!("{}: short arena on {on}: {short:?}", m.name));
+                }
+            };
+        for pool in &pools {
+            // A persistent pool (its threads reused from model to model).
+            check(
+                format!("a pool of {}", pool.workers()),
+                (m.threads_arena_len)(pool.workers()),
+                &mut |arena, out| (m.infer_pool)(&input, arena, out, pool),
+            );
+        }
+        for threads in 1..=3 {
+            check(
+                format!("{threads} threads"),
+                (m.threads_arena_len)(threads),
+                &mut |arena, out| (m.infer_threads)(&input, arena, out, threads),
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
