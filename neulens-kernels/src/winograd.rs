@@ -16,7 +16,7 @@
 //! so the GEMM microkernel reads consecutive broadcasts. All temporaries live in the caller's
 //! scratch ([`scratch_len`]): one tile block of `V`, one `M` and two small staging areas.
 
-use crate::common::{fill_row, zero_row};
+use crate::common::{fill_row, prefetch, zero_row};
 use crate::conv::ConvParams;
 use crate::simd::Simd;
 use crate::{check_isa, check_len, Act, Isa, KernelError};
@@ -1033,6 +1033,14 @@ unsafe fn gemm<V: Simd>(
     }
 }
 
+/// Prefetch distance (f32) of the transformed weights U in the microkernel: 8 KiB. U is read
+/// once per tile block, position after position as one contiguous stream, so inside a whole
+/// model (ResNet-18: 0.6–17 MB of U per layer) it comes from memory; the prefetch runs ahead
+/// into the next position's U as well. ResNet-18 with layer3 on F(4,3) and layer4 on F(2,3),
+/// in the model: 10.0–10.3 ms against 14.0–14.3 without a prefetch; 2 KiB and 4 KiB ahead gave
+/// 11.8 and 10.3–10.5 ms, 16 KiB the same as 8 (docs/BENCHMARKS.md, fourteenth session).
+const U_PF: usize = 2048;
+
 /// Register tile: MR rows × NV vectors of columns, accumulated over `k`.
 ///
 /// # Safety
@@ -1055,6 +1063,9 @@ unsafe fn micro<V: Simd, const NV: usize>(
                 x[v] = V::load(b.add(kk * ldb + v * V::LANES));
             }
             let ak = a.add(kk * MR);
+            if U_PF > 0 {
+                prefetch(ak.wrapping_add(U_PF));
+            }
             for r in 0..MR {
                 let w = V::splat(*ak.add(r));
                 for v in 0..NV {
