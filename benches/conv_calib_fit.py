@@ -96,6 +96,11 @@ def main():
                          "times are too coarse to fit, and direct wins them)")
     ap.add_argument("--extra-features")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=d,f2,f4,f6")
+    ap.add_argument("--search-vec", metavar="GEMM,T2,T4,T6,WEIGHT,CALL",
+                    help="keep these Winograd constants and set only COST_WINO_TRANSFORM_VEC, "
+                         "to the pair (steps of 0.005) whose picks are on average the closest "
+                         "to the fastest measured (a full least-squares refit can trade the "
+                         "picks of small maps for a better fit of big ones)")
     ap.add_argument("--cvec", metavar="MAC,CALL",
                     help="use these channel-vectorized constants instead of the fitted ones "
                          "(the residuals and picks below then use them)")
@@ -139,7 +144,6 @@ def main():
     cols = np.array(rows).any(axis=0)  # a column no shape has (no vector gather measured)
     w = np.zeros(len(cols))
     w[cols], wres = lsq([np.array(r)[cols] for r in rows], times)
-
     def est(sh, k):
         if k == 0:
             if sh["cvec"]:
@@ -148,6 +152,24 @@ def main():
         gemm, values, weights, vec = sh["wino"][k - 1]
         return np.inf if gemm == 0 else (
             gemm * w[0] + values * w[(3 if vec else 0) + k] + weights * w[6] + w[7])
+
+    def pick_miss(sh):
+        """How much slower than the fastest measured the model's pick is."""
+        e = [est(sh, k) for k in range(4)]
+        return sh["us"][int(np.argmin(e))] / min(sh["us"]) - 1
+
+    if args.search_vec:
+        fixed = [float(x) for x in args.search_vec.split(",")]
+        w[:] = fixed[:4] + [0.0, 0.0] + fixed[4:]
+        best = None
+        for v2 in np.arange(0.02, 0.25, 0.005):
+            for v4 in np.arange(0.05, 0.35, 0.005):
+                w[4], w[5] = v2, v4
+                m = np.mean([pick_miss(sh) for sh in shapes])
+                if best is None or m < best[0] - 1e-12:
+                    best = (m, v2, v4)
+        w[4], w[5] = best[1], best[2]
+        wres = np.array([np.dot(r, w) / t - 1 for r, t in zip(rows, times)])
 
     print(f"COST_DIRECT_MAC {d[0]:.5f}  COST_DIRECT_BORDER_MAC {d[1]:.5f}"
           f"   (residuals {dres.min():+.0%} .. {dres.max():+.0%})")

@@ -1036,9 +1036,11 @@ unsafe fn gemm<V: Simd>(
 /// Prefetch distance (f32) of the transformed weights U in the microkernel: 8 KiB. U is read
 /// once per tile block, position after position as one contiguous stream, so inside a whole
 /// model (ResNet-18: 0.6–17 MB of U per layer) it comes from memory; the prefetch runs ahead
-/// into the next position's U as well. ResNet-18 with layer3 on F(4,3) and layer4 on F(2,3),
-/// in the model: 10.0–10.3 ms against 14.0–14.3 without a prefetch; 2 KiB and 4 KiB ahead gave
-/// 11.8 and 10.3–10.5 ms, 16 KiB the same as 8 (docs/BENCHMARKS.md, fourteenth session).
+/// into the next position's U as well. ResNet-18 with layer3 on F(4,3) and layer4 on F(2,3)
+/// (`ort_twin profile`, sum of the layers): 2 KiB ahead 11.8 ms, 4 KiB 10.3–10.7, 8 KiB
+/// 9.6–10.0, 16 KiB 10.1–10.2; its layer3 convs took 1.02–1.18 ms in the model without a
+/// prefetch and take 0.44–0.47 at 8 KiB (0.50–0.53 alone). docs/BENCHMARKS.md, fourteenth
+/// session.
 const U_PF: usize = 2048;
 
 /// Register tile: MR rows × NV vectors of columns, accumulated over `k`.

@@ -229,6 +229,9 @@ fn entries_match_their_modules() {
     assert_eq!(resnet8::INPUT_SHAPE, [3, 32, 32]);
 }
 
+/// One parallel entry point of a model, given the arena and the output.
+type ArenaRun<'a> = dyn FnMut(&mut [f32], &mut [f32]) -> Result<(), Error> + 'a;
+
 #[test]
 fn threads_give_the_single_thread_result_bit_for_bit() {
     // Every model (random specs included: direct, strided, grouped, 1x1, Winograd, pattern)
@@ -244,33 +247,30 @@ fn threads_give_the_single_thread_result_bit_for_bit() {
         (m.infer)(&input, &mut arena, &mut want).expect("lengths are right");
         // One parallel entry point with `need` arena floats: the single-thread result bit for
         // bit, and exactly `ArenaLength` on an arena one float short.
-        let mut check =
-            |on: String,
-             need: usize,
-             run: &mut dyn FnMut(&mut [f32], &mut [f32]) -> Result<(), Error>| {
-                assert!(
-                    need >= m.arena_len,
-                    "{} on {on}: {need} < ARENA_LEN",
-                    m.name
-                );
-                let mut arena = vec![f32::NAN; need];
-                let mut got = vec![f32::NAN; m.output_len];
-                run(&mut arena, &mut got).expect("lengths are right");
-                if !common::same_bits(&got, &want) {
-                    failures.push(format!("{} on {on} differs from infer", m.name));
-                }
-                if need == 0 {
-                    return;
-                }
-                let short = run(&mut arena[..need - 1], &mut got);
-                let expected = Err(Error::ArenaLength {
-                    expected: need,
-                    found: need - 1,
-                });
-                if short != expected {
-                    failures.push(format!("{}: short arena on {on}: {short:?}", m.name));
-                }
-            };
+        let mut check = |on: String, need: usize, run: &mut ArenaRun| {
+            assert!(
+                need >= m.arena_len,
+                "{} on {on}: {need} < ARENA_LEN",
+                m.name
+            );
+            let mut arena = vec![f32::NAN; need];
+            let mut got = vec![f32::NAN; m.output_len];
+            run(&mut arena, &mut got).expect("lengths are right");
+            if !common::same_bits(&got, &want) {
+                failures.push(format!("{} on {on} differs from infer", m.name));
+            }
+            if need == 0 {
+                return;
+            }
+            let short = run(&mut arena[..need - 1], &mut got);
+            let expected = Err(Error::ArenaLength {
+                expected: need,
+                found: need - 1,
+            });
+            if short != expected {
+                failures.push(format!("{}: short arena on {on}: {short:?}", m.name));
+            }
+        };
         for pool in &pools {
             // A persistent pool (its threads reused from model to model).
             check(

@@ -1021,15 +1021,6 @@ pub fn choose_conv_algo_in(
                 p.macs() as f64 / winograd::transformed_macs(p, t) as f64,
                 direct / best.1
             ),
-            _ if weights == Weights::Streamed
-                && WinogradTile::ALL
-                    .iter()
-                    .any(|&t| conv_cost(p, ConvAlgo::Winograd(t)) < direct) =>
-            {
-                "cost model: direct, since this model's weights stream from memory and \
-                 Winograd's transformed weights are 1.8-7.1× bigger"
-                    .to_string()
-            }
             _ if p.channel_vectorized() => {
                 "cost model: direct (output channels in the lanes, for this small map) is \
                  cheapest for this shape"
@@ -1049,7 +1040,17 @@ pub fn choose_conv_algo_in(
 // specs/microflow_demo.yaml (padding on none or one side): 44 shapes, the best ISA (AVX-512),
 // one thread, hot caches. Each algorithm is a least-squares fit of relative error.
 //
-// Current fit: 2026-11-29 (twelfth session) on the AMD EPYC Zen 5 guest the benchmarks of
+// Fourteenth session (benches/calib-data/2026-11-29-zen5-vector-gather/): F(2,3) and F(4,3)
+// now gather whole vectors where a tile row holds at least 6 tiles, so those shapes have their
+// own transform constants ([`COST_WINO_TRANSFORM_VEC`]), set (the rest kept) to the pair whose
+// picks come closest to the fastest measured on five new grid runs: mean 2.2 % slower than the
+// fastest, against 2.8 % with the lane-by-lane constants on the same data. Picks that moved,
+// each the fastest measured: 16→32 and 32→32 on 48×48 (digits c1 direct → F4, 84 against 90
+// µs; demo b1a/b1b F6 → F4, 148 against 180), 64→64 on 12×12 (demo c4 direct → F2, 40.5
+// against 44.5). And the GEMM now prefetches U, so streamed weights no longer count against
+// Winograd ([`COST_STREAMED_DIRECT_WEIGHT`]): ResNet-18's layer3 runs F4 and its layer4 F2.
+//
+// Twelfth session: 2026-11-29 on the AMD EPYC Zen 5 guest the benchmarks of
 // docs/BENCHMARKS.md have run on since the ninth session. The same shape moves by up to 15 %
 // from one process to the next (C2 F(4,3) 482–591 µs, C3 F(4,3) 465–676 µs), so each time is
 // the median of three `conv_calib` processes, and C1–C3 the median of three single-shape
@@ -1130,30 +1131,25 @@ pub const fn wino_transform_cost(p: &ConvParams, t: WinogradTile) -> f64 {
 /// 1.5–2.6× slower inside the model than alone); one conv of 9.4 MB (C4, 16.8 MB as Winograd
 /// F2) run back to back keeps its hot-cache speed, and so does ResNet-8 (0.3 MB).
 pub const STREAMED_MODEL_BYTES: usize = 16 << 20;
-/// Extra ns per f32 of Winograd's transformed weights U when the model's weights stream from
-/// memory: none since the GEMM prefetches U 8 KiB ahead (`winograd::U_PF`). ResNet-18's F2/F4
-/// layers (layer3 forced F4, layer4 forced F2) now take no longer inside the model than alone
-/// (layer3 0.44–0.47 against 0.50–0.53 ms, layer4 0.68–0.74 against 0.74–0.80 ms; `ort_twin
-/// profile`, docs/BENCHMARKS.md, fourteenth session). Without the prefetch it was 0.46–0.48 ns
-/// (Sapphire Rapids, 2026-11-28), which kept layer3 and layer4 direct.
-pub const COST_STREAMED_WINO_WEIGHT: f64 = 0.0;
-/// The same for the direct kernel's weights, which it prefetches 2 KiB ahead: 0.07–0.11 ns per
-/// f32 on the Zen 5 guest (ResNet-18's layer3/layer4 direct in the model against alone, same
-/// measurement; a longer prefetch distance did not help), 0.16 on the Xeon.
+/// Extra ns per f32 of the direct kernel's weights when the model's weights stream from memory:
+/// 0.07–0.11 on the Zen 5 guest (ResNet-18's layer3/layer4 direct inside the model against
+/// alone, `ort_twin profile`; it prefetches them 2 KiB ahead, and 8 KiB did not help), 0.16 on
+/// the Xeon. Winograd has no such term: its GEMM prefetches U 8 KiB ahead
+/// (`winograd::U_PF`), and ResNet-18's F(2,3)/F(4,3) layers take no longer inside the model
+/// than alone (layer3 F4 0.44–0.47 against 0.50–0.53 ms, layer4 F2 0.68–0.74 against
+/// 0.74–0.80; without the prefetch it cost 0.46–0.48 ns per U float on the Xeon and kept layer3
+/// and layer4 direct). docs/BENCHMARKS.md, fourteenth session.
 pub const COST_STREAMED_DIRECT_WEIGHT: f64 = 0.09;
 
-/// [`conv_cost`] plus, when the model's weights stream from memory, the time to read this
-/// layer's weights (see [`COST_STREAMED_WINO_WEIGHT`]).
+/// [`conv_cost`] plus, when the model's weights stream from memory, the time the direct kernel
+/// waits for this layer's weights (see [`COST_STREAMED_DIRECT_WEIGHT`]).
 pub fn conv_cost_in(p: &ConvParams, algo: ConvAlgo, weights: Weights) -> f64 {
     let hot = conv_cost(p, algo);
-    if weights == Weights::Cached {
-        return hot;
-    }
-    hot + match algo {
-        ConvAlgo::Winograd(t) => {
-            winograd::packed_weight_len(p, t) as f64 * COST_STREAMED_WINO_WEIGHT
+    match algo {
+        ConvAlgo::Direct if weights == Weights::Streamed => {
+            hot + p.weight_len() as f64 * COST_STREAMED_DIRECT_WEIGHT
         }
-        _ => p.weight_len() as f64 * COST_STREAMED_DIRECT_WEIGHT,
+        _ => hot,
     }
 }
 
@@ -1886,8 +1882,9 @@ mod tests {
         for algo in [ConvAlgo::Direct, ConvAlgo::Winograd(WinogradTile::F4)] {
             assert_eq!(conv_cost_in(&q, algo, Weights::Cached), conv_cost(&q, algo));
         }
-        let d = ConvAlgo::Direct;
+        let (d, w) = (ConvAlgo::Direct, ConvAlgo::Winograd(WinogradTile::F4));
         assert!(conv_cost_in(&q, d, Weights::Streamed) > conv_cost(&q, d));
+        assert_eq!(conv_cost_in(&q, w, Weights::Streamed), conv_cost(&q, w));
     }
 
     #[test]
