@@ -321,10 +321,10 @@ impl Plan {
 ///
 /// When the plan exceeds the arena budget, the model is planned again with the direct kernels'
 /// least scratch ([`ConvParams::min_scratch_len`]: input-channel blocks instead of all
-/// channels at once), then with its automatic Winograd layers (whose scratch is large) turned
-/// direct one at a time, largest Winograd scratch first, until the plan fits: the layers that
-/// fit keep Winograd. If the last attempt fails too, its error (the smallest arena) is the one
-/// reported.
+/// channels at once), then with its automatic Winograd layers (whose scratch is large) stepped
+/// down one at a time, largest Winograd scratch first, to the cheapest algorithm with less
+/// scratch (a smaller tile size, or direct), until the plan fits: the layers that fit keep
+/// their pick. If the last attempt fails too, its error (the smallest arena) is the one reported.
 pub fn plan(g: &Graph) -> Result<Plan, Diagnostics> {
     let mut blob = Blob::default();
     let mut p = plan_shared(g, &mut blob)?;
@@ -414,7 +414,7 @@ fn conv_algos(g: &Graph, caps: &[(usize, usize)]) -> Vec<Option<(ConvAlgo, Strin
                 let cap = caps.iter().find(|&&(j, _)| j == i).map(|&(_, cap)| cap);
                 Some(match (a, cap) {
                     (ConvAlgo::Winograd(t), Some(cap)) if c.algo == AlgoRequest::Auto => {
-                        // The cheapest algorithm under the cap (direct always is).
+                        // The cheapest algorithm under the cap; direct when no Winograd tile is.
                         let mut best = (
                             ConvAlgo::Direct,
                             conv_cost_in(&p, ConvAlgo::Direct, weights),
@@ -425,17 +425,14 @@ fn conv_algos(g: &Graph, caps: &[(usize, usize)]) -> Vec<Option<(ConvAlgo, Strin
                                 best = (ConvAlgo::Winograd(u), cost);
                             }
                         }
-                        let (instead, why) = (
-                            best.0,
-                            format!(
-                            "{} ({why}) would need {} bytes of scratch, over the arena budget; \
-                             {} instead",
+                        let why = format!(
+                            "{} ({why}) would need {} bytes of scratch, over the arena budget; {} \
+                             instead",
                             ConvAlgo::Winograd(t).name(),
                             winograd::scratch_len(&p, t) * 4,
                             best.0.name()
-                        ),
                         );
-                        (instead, why)
+                        (best.0, why)
                     }
                     _ => (a, why),
                 })
