@@ -268,6 +268,16 @@ dispatch! {
     pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_impl
 }
 
+dispatch! {
+    /// [`conv2d`] with the direct kernel chosen by the caller: `cvec` is
+    /// `cvec::applies` of the whole convolution `p` is a part of (the choice depends on
+    /// `c_out`, the packing follows the whole conv's).
+    ///
+    /// # Safety
+    /// The contract of [`conv2d`], with `packed_w` packed for `cvec`'s kernel.
+    unsafe fn conv2d_as(p: &ConvParams, cvec: bool, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_as_impl
+}
+
 /// Output channels `[oc0, oc1)` of part `part` of `parts` of a conv with `c_out` output
 /// channels: contiguous runs of whole 8-channel weight panels (the packing unit of the direct
 /// and the Winograd kernels), as even as that allows; empty for parts past the last panel.
@@ -312,8 +322,8 @@ pub unsafe fn conv2d_part(
         ..*p
     };
     // Packed panels of 8 (or blocks of 16) output channels are `8 (16) * c_in * kh * kw`
-    // consecutive floats (groups 1), and `o0` is a multiple of 8 (16) or 0; the scratch and
-    // the kernel choice do not depend on `c_out`.
+    // consecutive floats (groups 1), and `o0` is a multiple of 8 (16) or 0; the scratch does
+    // not depend on `c_out`, and the part runs the whole conv's kernel.
     let per_channel = if p.groups == 1 {
         p.c_in * p.kh * p.kw
     } else {
@@ -322,9 +332,10 @@ pub unsafe fn conv2d_part(
     // SAFETY: `sub` is `p` restricted to channels `o0..o1`, whose packed weights, bias and
     // output planes start at the offsets below and lie inside the caller's buffers.
     unsafe {
-        conv2d(
+        conv2d_as(
             isa,
             &sub,
+            cvec::applies(p),
             input,
             packed_w.add(o0 * per_channel),
             bias.add(o0),
@@ -571,11 +582,40 @@ unsafe fn conv2d_impl<V: Simd>(
     scratch: *mut f32,
     scratch_len: usize,
 ) {
+    // SAFETY: forwarded contract of `conv2d` (weights packed for `p`'s own choice).
+    unsafe {
+        conv2d_as_impl::<V>(
+            p,
+            cvec::applies(p),
+            input,
+            w,
+            bias,
+            output,
+            scratch,
+            scratch_len,
+        )
+    }
+}
+
+/// # Safety
+/// Contract of `conv2d_as`, with `V` the ISA's vector type.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn conv2d_as_impl<V: Simd>(
+    p: &ConvParams,
+    channels: bool,
+    input: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
     // SAFETY: forwarded contract of `conv2d` (weights packed for the same path).
     unsafe {
         if p.is_depthwise() {
             direct::depthwise::<V>(p, input, w, bias, output, scratch);
-        } else if cvec::applies(p) {
+        } else if channels {
             cvec::conv::<V>(p, input, w, bias, output, scratch, scratch_len);
         } else {
             direct::conv::<V>(p, input, w, bias, output, scratch, scratch_len);
@@ -706,7 +746,15 @@ mod tests {
             params((4, 4, 4), (8, 8), (3, 3), (1, 1), (1, 1, 1, 1), Act::None),
             // Channel-vectorized (7x7 map), 16-channel blocks split unevenly.
             params((9, 70, 1), (7, 7), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu),
+            // Channel-vectorized as a whole, where a 4-channel tail part alone would run the
+            // grid kernel (asserted below): every part runs the whole conv's kernel.
+            params((16, 20, 1), (7, 7), (3, 3), (1, 1), (1, 1, 1, 1), Act::None),
         ];
+        let tail = ConvParams {
+            c_out: 4,
+            ..cases[6].unwrap()
+        };
+        assert!(cvec::applies(&cases[6].unwrap()) && !cvec::applies(&tail));
         for (i, p) in cases.into_iter().enumerate() {
             let p = p.unwrap();
             let mut rng = Rng::new(40 + i as u64);
@@ -874,26 +922,39 @@ mod tests {
             ((5, 5), (1, 1), (2, 2, 2, 2)),
             ((2, 3), (1, 2), (1, 0, 0, 2)),
         ];
-        let mut n = 0;
+        // Output channel counts: a part of one 16-channel block (which the kernel takes only
+        // where the grid kernel wastes even more), whole blocks and the AVX-512 two-block tile.
+        let c_outs = [1, 5, 12, 16, 17, 33, 48, 67];
+        let mut ran = [0usize; 8];
         for (i, &(k, s, pad)) in shapes.iter().enumerate() {
             for (j, &w_out) in [4usize, 5, 6, 7, 8, 9, 12, 13, 14, 17].iter().enumerate() {
-                let c_out = [1, 5, 16, 17, 33, 48, 67][(i + j) % 7];
                 let c_in = [1, 3, 8][j % 3];
                 // The input size that gives `w_out` (and 6 rows) with this kernel and stride.
                 let (h_in, w_in) = (
                     (6 - 1) * s.0 + k.0 - pad.0 - pad.1,
                     (w_out - 1) * s.1 + k.1 - pad.2 - pad.3,
                 );
-                let p =
-                    params((c_in, c_out, 1), (h_in, w_in), k, s, pad, ACTS[(i + j) % 3]).unwrap();
-                assert_eq!((p.h_out, p.w_out), (6, w_out), "{p:?}");
-                if crate::cvec::applies(&p) {
-                    n += 1;
-                    assert!(run_case(&p, (100 + i * 10 + j) as u64, &[]) >= 1);
+                for (l, &c_out) in c_outs.iter().enumerate() {
+                    let act = ACTS[(i + j + l) % 3];
+                    let p = params((c_in, c_out, 1), (h_in, w_in), k, s, pad, act).unwrap();
+                    assert_eq!((p.h_out, p.w_out), (6, w_out), "{p:?}");
+                    if crate::cvec::applies(&p) {
+                        ran[l] += 1;
+                        let seed = (1000 + i * 100 + j * 10 + l) as u64;
+                        assert!(run_case(&p, seed, &[]) >= 1);
+                    }
                 }
             }
         }
-        assert!(n >= 40, "only {n} shapes ran the channel-vectorized kernel");
+        let n: usize = ran.iter().sum();
+        assert!(
+            n >= 250,
+            "only {n} shapes ran the channel-vectorized kernel"
+        );
+        assert!(
+            ran.iter().all(|&r| r >= 5),
+            "runs per c_out {c_outs:?}: {ran:?}"
+        );
         // Between the least and the fast scratch: the padded copy in bands of several output
         // rows, the last band shorter.
         let p = params((6, 20, 1), (11, 9), (3, 3), (1, 1), (1, 1, 1, 1), Act::Relu).unwrap();

@@ -12,8 +12,10 @@
 //!
 //! Weights are packed `[c_out / 16][ic][ky][kx][16]` (zero-filled past `c_out`), the same for
 //! every ISA, so the build-time packing does not depend on the CPU the model runs on. The choice
-//! between this layout and the grid's depends only on the shape, never on `c_out`, so a part of a
-//! conv split by output channels ([`crate::conv::conv2d_part`]) runs the same kernel as the whole.
+//! between this layout and the grid's ([`applies`]) depends on the whole convolution's `c_out`
+//! (few output channels leave most lanes empty here); a part of a conv split by output channels
+//! ([`crate::conv::conv2d_part`]) is handed the whole conv's choice, so it runs the kernel its
+//! weights were packed for.
 
 use crate::common::{act_v, fill_row, min, zero_row};
 use crate::conv::ConvParams;
@@ -25,26 +27,39 @@ pub(crate) const BLOCK: usize = 16;
 
 /// Tile width (pixels) of the AVX-512 grid kernel, the yardstick of [`applies`].
 const GRID_TW: usize = 48;
+/// Output channels per packed panel of the grid kernel (`direct.rs`).
+const GRID_PANEL: usize = 8;
 
-/// Whether the channel-vectorized kernel runs `p` (a pure function of the shape, not of `c_out`):
-/// groups 1, more than one tap (the grid kernel is faster on 1×1 with stride), output rows at
-/// least 4 pixels wide, and either the grid kernel's lane use (valid pixels over computed
-/// pixels, with `GRID_TW`-pixel tiles over `wq`-wide grid rows) below 80 %, or at least 64
-/// input channels on rows of at most 16 pixels (C3, 14×14 256→256: 5–10 % faster on AVX-512,
-/// 25 % on AVX2; on 28-pixel rows AVX-512 gains 5 % but AVX2 loses 25 %, so those stay on the
-/// grid).
-/// Measured in docs/BENCHMARKS.md ("Channel-vectorized direct kernel").
+/// Whether the channel-vectorized kernel runs `p` (a function of the shape, `c_out` included;
+/// see the module docs for conv parts): groups 1, more than one tap (the grid kernel is faster on
+/// 1×1 with stride), output rows at least 4 pixels wide, this kernel's own lane use (`c_out`
+/// over whole 16-channel blocks) above the grid kernel's (valid pixels over computed pixels,
+/// with `GRID_TW`-pixel tiles over `wq`-wide grid rows, times `c_out` over whole 8-channel
+/// panels), and either the grid's pixel use below 80 %, or at least 64 input channels on rows of at most 16 pixels (C3, 14×14 256→256: 5–10 %
+/// faster on AVX-512, 25 % on AVX2; on 28-pixel rows AVX-512 gains 5 % but AVX2 loses 25 %, so
+/// those stay on the grid). 4 output channels fill a quarter of the 16 lanes: a 4→4 3×3 conv
+/// onto 17×18 runs 2.5× faster on the grid kernel, which uses 80 % of its lanes there.
+/// Measured in docs/BENCHMARKS.md ("Channel-vectorized direct kernel", and the fifteenth
+/// session).
 pub(crate) const fn applies(p: &ConvParams) -> bool {
     if p.groups != 1 || p.kh * p.kw < 2 || p.w_out < 4 || p.sh == 0 || p.sw == 0 {
+        return false;
+    }
+    let wq = p.w_out + (p.kw - 1) / p.sw;
+    let computed = (p.h_out * wq).div_ceil(GRID_TW) * GRID_TW;
+    let valid = p.h_out * p.w_out;
+    // Own lane use, c_out over whole 16-channel blocks, against the grid's: valid over
+    // computed pixels times c_out over whole 8-channel panels.
+    if p.c_out.div_ceil(GRID_PANEL) * GRID_PANEL * computed
+        <= valid * p.c_out.div_ceil(BLOCK) * BLOCK
+    {
         return false;
     }
     if p.c_in >= 64 && p.w_out <= 16 {
         return true;
     }
-    let wq = p.w_out + (p.kw - 1) / p.sw;
-    let computed = (p.h_out * wq).div_ceil(GRID_TW) * GRID_TW;
     // valid / computed < 0.8
-    5 * p.h_out * p.w_out < 4 * computed
+    5 * valid < 4 * computed
 }
 
 /// Packed length: `ceil(c_out / 16) * 16 * c_in * kh * kw`.
