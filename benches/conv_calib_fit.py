@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--cvec", metavar="MAC,CALL",
                     help="use these channel-vectorized constants instead of the fitted ones "
                          "(the residuals and picks below then use them)")
+    ap.add_argument("--u-cap", type=float, default=262144,
+                    help="floats of U per tile block the U term counts (COST_WINO_WEIGHT_CAP; "
+                         "the rest streams behind the GEMM, which prefetches it)")
     args = ap.parse_args()
     shapes = read(args.grid, args.grid_features, None)
     if args.tiles:
@@ -131,10 +134,17 @@ def main():
         cres = np.array([(padded(sh) * c[0] + c[1]) / (sh["us"][0] * 1e3) - 1 for sh in cv])
     # Winograd columns: GEMM MACs; transformed values of F2, F4, F6 gathered lane by lane; of F2,
     # F4 gathered as vectors; U floats × blocks; calls.
+    def capped(sh, k, weights):
+        """U floats × blocks with each block's U counted up to --u-cap (winograd.rs: U is
+        positions × c_in × c_out rounded up to MR = 8 per block)."""
+        per = [16, 36, 64][k] * sh["c"] * (-(-sh["c"] // 8) * 8)
+        return weights / per * min(per, args.u_cap)
+
     rows, times = [], []
     for sh in shapes:
         for k in range(3 if not sh.get("direct_only") else 0):
             gemm, values, weights, vec = sh["wino"][k]
+            weights = capped(sh, k, weights)
             if gemm == 0 or not np.isfinite(sh["us"][k + 1]):
                 continue
             r = [gemm, 0.0, 0.0, 0.0, 0.0, 0.0, weights, 1.0]
@@ -150,6 +160,7 @@ def main():
                 return padded(sh) * c[0] + c[1]
             return sh["macs"] * (d[0] + sh["border"] * d[1])
         gemm, values, weights, vec = sh["wino"][k - 1]
+        weights = capped(sh, k - 1, weights)
         return np.inf if gemm == 0 else (
             gemm * w[0] + values * w[(3 if vec else 0) + k] + weights * w[6] + w[7])
 

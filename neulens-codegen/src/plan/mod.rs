@@ -1097,8 +1097,19 @@ pub const COST_WINO_GEMM_MAC: f64 = 0.0107;
 /// `tiles × positions × c_out`): gather, transform, scatter; for F2, F4, F6 (see
 /// [`wino_transform_cost`]): the bigger the tile, the more operations per transformed value.
 pub const COST_WINO_TRANSFORM: [f64; 3] = [0.192, 0.266, 0.353];
-/// ns per f32 of transformed weights U streamed from memory (U is read once per tile block).
+/// ns per f32 of transformed weights U streamed from memory (U is read once per tile block),
+/// counting at most [`COST_WINO_WEIGHT_CAP`] floats per block.
 pub const COST_WINO_WEIGHT: f64 = 0.0856;
+/// Floats of U per tile block that [`COST_WINO_WEIGHT`] counts: 256 Ki (1 MiB, the L2 of the
+/// Zen 5 the constants are fitted on). The GEMM prefetches U 8 KiB ahead (fourteenth session),
+/// so a U bigger than the L2 streams from the L3 behind the GEMM's FMAs instead of adding to
+/// them. Fifteenth session, on `benches/calib-data/2026-11-29-zen5-vector-gather`: C4 (512→512
+/// 7×7) F(2,3), 4.2 M floats of U, measures 760–804 µs, estimated 791 with the cap and 1128
+/// without (so it stayed direct, 884–900 µs); C3 F(4,3) 489–523 µs, estimated 505 (684 without).
+/// Over the 44 calibration shapes the picks go from 2.2 % to 2.0 % slower than the fastest on
+/// average; only C4's pick moves. (Pricing Winograd at max(GEMM, U) instead, with no cap, made
+/// them 5.3 % slower: on small shapes the U term also stands for per-block costs.)
+pub const COST_WINO_WEIGHT_CAP: usize = 256 * 1024;
 /// ns per Winograd call (block setup, staging).
 pub const COST_WINO_CALL: f64 = 303.0;
 
@@ -1171,7 +1182,8 @@ fn border_fraction(p: &ConvParams) -> f64 {
 /// Estimated ns of a conv with `algo` (see the constants above): direct
 /// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
 /// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × wino_transform_cost +
-/// U floats × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or infinite when a tile block of
+/// min(U floats, COST_WINO_WEIGHT_CAP) × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or
+/// infinite when a tile block of
 /// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
 pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
     match algo {
@@ -1186,7 +1198,8 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
             let pos = t.positions() as f64;
             let gemm = padded as f64 * pos * (p.c_in * p.c_out) as f64;
             let values = tiles as f64 * pos * (p.c_in + p.c_out) as f64;
-            let weights = winograd::packed_weight_len(p, t) as f64 * blocks as f64;
+            let u = winograd::packed_weight_len(p, t).min(COST_WINO_WEIGHT_CAP);
+            let weights = u as f64 * blocks as f64;
             gemm * COST_WINO_GEMM_MAC
                 + values * wino_transform_cost(p, t)
                 + weights * COST_WINO_WEIGHT
@@ -1204,20 +1217,20 @@ pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
     }
 }
 
-/// ns per MAC of the stride-1 pattern-sparse kernel (4 MACs per kept kernel and output pixel):
-/// measured on C1–C4 against the dense direct kernel in the same run (8 patterns, connectivity
-/// 0.5, the input-stationary kernel with flat tiles of the eighth session: 0.018–0.021 ns per
-/// pattern MAC against 0.012–0.0126 dense, factor 1.45–1.75; `cargo bench --bench kernels --
-/// pattern/`, docs/BENCHMARKS.md "Flat pattern tiles"). Expressed as 1.6 × the direct cost per
-/// MAC of the first calibration (0.0126), so the refit of [`COST_DIRECT_MAC`] on small maps does
-/// not move the pruning decisions on big layers.
-pub const COST_PATTERN_MAC: f64 = 0.0126 * 1.6;
+/// ns per MAC of the stride-1 pattern-sparse kernel (4 MACs per kept kernel and output pixel).
+/// Fifteenth session, on the Zen 5 the other constants are fitted on: C1–C4 with 8 patterns
+/// and connectivity 0.5, two criterion runs (`cargo bench --bench kernels --
+/// 'pattern/.*/(pattern|direct)/avx512f'`), 0.0102–0.0137 ns per pattern MAC (C2 the lowest,
+/// C1 the highest), 1.2–1.6 × [`COST_DIRECT_MAC`]. The eighth session's 0.020 (measured on the
+/// Xeon, before the flat tiles, shared padding column and 256-filter blocks) priced C3's pattern
+/// layer (279–286 µs) at 518 µs, above its F(4,3) estimate (505 µs, measured 489–523), so `algo:
+/// auto` would have kept a pruned C3 dense, at 1.8× the time.
+pub const COST_PATTERN_MAC: f64 = 0.0117;
 
-/// [`COST_PATTERN_MAC`] at stride 2: the same measurement on ResNet-18's layer2.0.conv1
-/// (64→128, 56×56 → 28×28) and layer4.0.conv1 (256→512, 14×14 → 7×7) gives 0.024 ns per
-/// pattern MAC (factor 1.9 on the same 0.0126: the stride-2 grid has four phase planes, and
-/// half the output pixels per input row).
-pub const COST_PATTERN_MAC_S2: f64 = 0.0126 * 1.9;
+/// [`COST_PATTERN_MAC`] at stride 2: the same runs on ResNet-18's layer2.0.conv1 (64→128,
+/// 56×56 → 28×28) and layer4.0.conv1 (256→512, 14×14 → 7×7): 0.0140–0.0146 ns per pattern MAC
+/// (the stride-2 grid has four phase planes, and half the output pixels per input row).
+pub const COST_PATTERN_MAC_S2: f64 = 0.0143;
 
 /// Estimated ns of a pattern-sparse conv: `kept kernels × 4 × output pixels ×`
 /// [`COST_PATTERN_MAC`] (or [`COST_PATTERN_MAC_S2`] at stride 2). `algo: auto` prunes a layer
@@ -1819,21 +1832,20 @@ mod tests {
         );
         // Auto (conv_calib, fourteenth session): the ResNet body convs of issue 4 go Winograd,
         // C1 and C3 F(4,3) (C1: 559 µs against F6 769), C2 F(6,3) (542; F2 517, F4 544: within
-        // the noise of one another); C4 (7×7) runs direct with the channels in the lanes when
-        // its weights stay cached (884 µs; F2 804, a 10 % miss: the model prices its 16.8 MB
-        // of U at 1128 µs); a 3-channel conv and a stride-2 conv stay direct.
+        // the noise of one another), C4 (7×7) F(2,3) (804 µs against direct 884: with U
+        // counted up to COST_WINO_WEIGHT_CAP per block, fifteenth session; before, the model
+        // priced its 16.8 MB of U at 1128 µs and kept it direct); a 3-channel conv and a
+        // stride-2 conv stay direct.
         for (c, hw, t) in [
             (64, 56, WinogradTile::F4),
             (128, 28, WinogradTile::F6),
             (256, 14, WinogradTile::F4),
+            (512, 7, WinogradTile::F2),
         ] {
             let (a, why) = choose_conv_algo_why(&p(c, hw, 3, 1), AlgoRequest::Auto);
             assert_eq!(a, ConvAlgo::Winograd(t), "{c}x{hw}");
             assert!(why.contains("fewer MACs"), "{why}");
         }
-        let (a, why) = choose_conv_algo_why(&p(512, 7, 3, 1), AlgoRequest::Auto);
-        assert_eq!(a, ConvAlgo::Direct);
-        assert!(why.contains("channels in the lanes"), "{why}");
         assert_eq!(
             choose_conv_algo(&p(3, 32, 3, 1), AlgoRequest::Auto),
             ConvAlgo::Direct
