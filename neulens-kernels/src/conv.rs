@@ -254,24 +254,48 @@ pub fn pack_conv_weights(p: &ConvParams, oihw: &[f32], out: &mut [f32]) -> Resul
     Ok(())
 }
 
-dispatch! {
-    /// Convolution + bias + activation (see [`ConvParams`]).
-    ///
-    /// # Safety
-    /// `p` is valid ([`ConvParams::validate`]); `input` is valid for `p.input_len()` reads,
-    /// `packed_w` for `p.packed_weight_len()` reads (from [`pack_conv_weights`]), `bias` for
-    /// `p.c_out` reads, `output` for `p.output_len()` writes, `scratch` for `scratch_len`
-    /// reads and writes (may dangle when that is 0), with `scratch_len` at least
-    /// [`ConvParams::min_scratch_len`] (the kernel picks the fastest banding that fits it);
-    /// `output` and `scratch` do not overlap each other or the other buffers; `isa` is
-    /// available on this CPU (an ISA of another architecture runs the scalar twin).
-    pub unsafe fn conv2d(p: &ConvParams, input: *const f32, packed_w: *const f32, bias: *const f32, output: *mut f32, scratch: *mut f32, scratch_len: usize) => conv2d_impl
+/// Convolution + bias + activation (see [`ConvParams`]).
+///
+/// # Safety
+/// `p` is valid ([`ConvParams::validate`]); `input` is valid for `p.input_len()` reads,
+/// `packed_w` for `p.packed_weight_len()` reads (from [`pack_conv_weights`]), `bias` for
+/// `p.c_out` reads, `output` for `p.output_len()` writes, `scratch` for `scratch_len`
+/// reads and writes (may dangle when that is 0), with `scratch_len` at least
+/// [`ConvParams::min_scratch_len`] (the kernel picks the fastest banding that fits it);
+/// `output` and `scratch` do not overlap each other or the other buffers; `isa` is
+/// available on this CPU (an ISA of another architecture runs the scalar twin).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv2d(
+    isa: Isa,
+    p: &ConvParams,
+    input: *const f32,
+    packed_w: *const f32,
+    bias: *const f32,
+    output: *mut f32,
+    scratch: *mut f32,
+    scratch_len: usize,
+) {
+    // SAFETY: forwarded contract; the weights are packed for `p`'s own kernel choice.
+    unsafe {
+        conv2d_as(
+            isa,
+            p,
+            cvec::applies(p),
+            input,
+            packed_w,
+            bias,
+            output,
+            scratch,
+            scratch_len,
+        )
+    }
 }
 
 dispatch! {
     /// [`conv2d`] with the direct kernel chosen by the caller: `cvec` is
     /// `cvec::applies` of the whole convolution `p` is a part of (the choice depends on
-    /// `c_out`, the packing follows the whole conv's).
+    /// `c_out`, the packing follows the whole conv's). The one per-ISA instantiation of the
+    /// direct kernels: [`conv2d`] and [`conv2d_part`] both call it.
     ///
     /// # Safety
     /// The contract of [`conv2d`], with `packed_w` packed for `cvec`'s kernel.
@@ -568,33 +592,6 @@ unsafe fn conv2d_global_max_impl<V: Simd>(
 ) {
     // SAFETY: forwarded contract.
     unsafe { cvec::conv_global_max::<V>(p, input, w, bias, output, scratch, scratch_len) }
-}
-
-/// # Safety
-/// Contract of [`conv2d`], with `V` the ISA's vector type.
-#[inline(always)]
-unsafe fn conv2d_impl<V: Simd>(
-    p: &ConvParams,
-    input: *const f32,
-    w: *const f32,
-    bias: *const f32,
-    output: *mut f32,
-    scratch: *mut f32,
-    scratch_len: usize,
-) {
-    // SAFETY: forwarded contract of `conv2d` (weights packed for `p`'s own choice).
-    unsafe {
-        conv2d_as_impl::<V>(
-            p,
-            cvec::applies(p),
-            input,
-            w,
-            bias,
-            output,
-            scratch,
-            scratch_len,
-        )
-    }
 }
 
 /// # Safety
