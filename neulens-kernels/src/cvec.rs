@@ -19,6 +19,7 @@
 
 use crate::common::{act_v, fill_row, min, zero_row};
 use crate::conv::ConvParams;
+use crate::direct::PACK_MR;
 use crate::simd::Simd;
 use crate::Act;
 
@@ -27,18 +28,20 @@ pub(crate) const BLOCK: usize = 16;
 
 /// Tile width (pixels) of the AVX-512 grid kernel, the yardstick of [`applies`].
 const GRID_TW: usize = 48;
-/// Output channels per packed panel of the grid kernel (`direct.rs`).
-const GRID_PANEL: usize = 8;
 
 /// Whether the channel-vectorized kernel runs `p` (a function of the shape, `c_out` included;
-/// see the module docs for conv parts): groups 1, more than one tap (the grid kernel is faster on
-/// 1×1 with stride), output rows at least 4 pixels wide, this kernel's own lane use (`c_out`
-/// over whole 16-channel blocks) above the grid kernel's (valid pixels over computed pixels,
-/// with `GRID_TW`-pixel tiles over `wq`-wide grid rows, times `c_out` over whole 8-channel
-/// panels), and either the grid's pixel use below 80 %, or at least 64 input channels on rows of at most 16 pixels (C3, 14×14 256→256: 5–10 %
-/// faster on AVX-512, 25 % on AVX2; on 28-pixel rows AVX-512 gains 5 % but AVX2 loses 25 %, so
-/// those stay on the grid). 4 output channels fill a quarter of the 16 lanes: a 4→4 3×3 conv
-/// onto 17×18 runs 2.5× faster on the grid kernel, which uses 80 % of its lanes there.
+/// see the module docs for conv parts):
+/// - groups 1, more than one tap (the grid kernel is faster on 1×1 with stride), output rows at
+///   least 4 pixels wide;
+/// - this kernel's own lane use (`c_out` over whole 16-channel blocks) above the grid kernel's
+///   (valid pixels over computed pixels, with `GRID_TW`-pixel tiles over `wq`-wide grid rows,
+///   times `c_out` over whole 8-channel panels). 4 output channels fill a quarter of the 16
+///   lanes: a 4→4 3×3 conv onto 17×18 runs 2.5× faster on the grid kernel, which uses 80 % of
+///   its lanes there;
+/// - and either the grid's pixel use below 80 %, or at least 64 input channels on rows of at
+///   most 16 pixels (C3, 14×14 256→256: 5–10 % faster on AVX-512, 25 % on AVX2; on 28-pixel
+///   rows AVX-512 gains 5 % but AVX2 loses 25 %, so those stay on the grid).
+///
 /// Measured in docs/BENCHMARKS.md ("Channel-vectorized direct kernel", and the fifteenth
 /// session).
 pub(crate) const fn applies(p: &ConvParams) -> bool {
@@ -50,9 +53,7 @@ pub(crate) const fn applies(p: &ConvParams) -> bool {
     let valid = p.h_out * p.w_out;
     // Own lane use, c_out over whole 16-channel blocks, against the grid's: valid over
     // computed pixels times c_out over whole 8-channel panels.
-    if p.c_out.div_ceil(GRID_PANEL) * GRID_PANEL * computed
-        <= valid * p.c_out.div_ceil(BLOCK) * BLOCK
-    {
+    if p.c_out.div_ceil(PACK_MR) * PACK_MR * computed <= valid * p.c_out.div_ceil(BLOCK) * BLOCK {
         return false;
     }
     if p.c_in >= 64 && p.w_out <= 16 {

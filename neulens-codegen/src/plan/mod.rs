@@ -1183,8 +1183,8 @@ fn border_fraction(p: &ConvParams) -> f64 {
 /// `MACs × (COST_DIRECT_MAC + border fraction × COST_DIRECT_BORDER_MAC)`;
 /// Winograd `padded GEMM MACs × COST_WINO_GEMM_MAC + transformed values × wino_transform_cost +
 /// min(U floats, COST_WINO_WEIGHT_CAP) × tile blocks × COST_WINO_WEIGHT + COST_WINO_CALL`, or
-/// infinite when a tile block of
-/// the transformed input does not fit the cache budget (`winograd::block_fits_cache`).
+/// infinite when a tile block of the transformed input does not fit the cache budget
+/// (`winograd::block_fits_cache`).
 pub fn conv_cost(p: &ConvParams, algo: ConvAlgo) -> f64 {
     match algo {
         ConvAlgo::Winograd(t) => {
