@@ -275,12 +275,13 @@ pub unsafe fn conv2d(
     scratch: *mut f32,
     scratch_len: usize,
 ) {
-    // SAFETY: forwarded contract; the weights are packed for `p`'s own kernel choice.
+    // SAFETY: forwarded contract; the one part of one is the whole conv (every output channel,
+    // `p`'s own kernel choice).
     unsafe {
-        conv2d_as(
+        conv2d_part(
             isa,
             p,
-            cvec::applies(p),
+            (0, 1),
             input,
             packed_w,
             bias,
@@ -295,7 +296,7 @@ dispatch! {
     /// [`conv2d`] with the direct kernel chosen by the caller: `cvec` is
     /// `cvec::applies` of the whole convolution `p` is a part of (the choice depends on
     /// `c_out`, the packing follows the whole conv's). The one per-ISA instantiation of the
-    /// direct kernels: [`conv2d`] and [`conv2d_part`] both call it.
+    /// direct kernels: [`conv2d_part`] calls it, and [`conv2d`] is its part `(0, 1)`.
     ///
     /// # Safety
     /// The contract of [`conv2d`], with `packed_w` packed for `cvec`'s kernel.
